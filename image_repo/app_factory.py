@@ -1,0 +1,72 @@
+"""create_app(config): the one place that wires the application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from flask_cors import CORS
+
+from .cli import register_commands
+from .config import load_config
+from .web.access import init_access
+from .web.api import Api
+from .web.docs import docs_assets_bp
+from .web.errors import register_error_handlers
+
+# Headers a browser client needs to read from cross-origin responses.
+CORS_EXPOSED_HEADERS = [
+    "ETag",
+    "Last-Modified",
+    "Link",
+    "X-Pagination",
+    "X-Next-Cursor",
+    "Retry-After",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "Content-Disposition",
+    "X-Request-ID",
+]
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build an application; ``config`` overrides settings read from the environment.
+
+    Two apps built here share no state: everything mutable hangs off the app.
+    """
+    app = Flask("image_repo", static_folder=None)
+    app.config.update(load_config(config))
+    app.extensions["image_repo"] = {}
+    logging.getLogger("image_repo").setLevel(logging.INFO)
+
+    api = Api(app)
+    register_error_handlers(app)
+    init_access(app)
+    app.register_blueprint(docs_assets_bp)
+    _register_endpoints(api)
+    register_commands(app)
+
+    if app.config["CORS_ORIGINS"]:
+        CORS(
+            app,
+            origins=app.config["CORS_ORIGINS"],
+            expose_headers=CORS_EXPOSED_HEADERS,
+            allow_headers=[
+                "Authorization",
+                "X-API-Key",
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+            ],
+        )
+    return app
+
+
+def _register_endpoints(api: Api) -> None:
+    from .endpoint.landing import resources as _landing  # noqa: F401 - registers routes
+    from .endpoint.landing.blueprint import landing_bp
+
+    api.register_blueprint(landing_bp)

@@ -1,0 +1,218 @@
+"""Configuration: one table of settings, filled from the environment.
+
+Every setting is declared once in ``SETTINGS`` with its environment variable,
+type, default and a one-line description; the README's table is checked
+against it by a test. ``load_config`` turns the environment (plus explicit
+overrides, as tests and ``create_app(config)`` pass them) into a validated
+mapping for Flask.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "IMAGE_REPO_"
+DEV_SECRET_KEY = "dev-insecure-secret-key"  # noqa: S105 - the documented development default
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message names the variable to fix."""
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _json_object(value: str) -> dict:
+    parsed = json.loads(value)
+    if not isinstance(parsed, dict):
+        raise ValueError("expected a JSON object")
+    return parsed
+
+
+def default_data_dir() -> Path:
+    """A per-user data folder, following the XDG convention."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "image-repo"
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str  # the Flask config key
+    cast: Callable[[str], Any]
+    default: Any
+    doc: str
+    env: str | None = None  # defaults to IMAGE_REPO_<key>
+
+    @property
+    def env_name(self) -> str:
+        return self.env or ENV_PREFIX + self.key
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("ENV", str, "development", "`development` or `production`."),
+    Setting(
+        "SECRET_KEY",
+        str,
+        None,
+        "Secret for signing (cursors, links). Required in production; "
+        "`FLASK_SECRET_KEY1` is read as a fallback.",
+    ),
+    Setting(
+        "DATA_DIR",
+        Path,
+        None,
+        "Folder for the embedded default's database and image bytes "
+        "(default `$XDG_DATA_HOME/image-repo` or `~/.local/share/image-repo`).",
+    ),
+    Setting(
+        "DATABASE_URL",
+        str,
+        None,
+        "SQLAlchemy URL of the metadata database (default: SQLite file `image-repo.db` "
+        "in the data folder; PostgreSQL: `postgresql+psycopg://user@host/db`).",
+    ),
+    Setting(
+        "CORS_ORIGINS",
+        _list,
+        [],
+        "Comma-separated origins allowed by CORS (default: none, CORS off).",
+    ),
+    Setting(
+        "MAX_UPLOAD_BYTES",
+        int,
+        100 * 1024 * 1024,
+        "Largest accepted request body in bytes (larger: 413).",
+    ),
+    Setting("MAX_PIXELS", int, 100_000_000, "Largest accepted image, in pixels (larger: 413)."),
+    Setting(
+        "REDIS_URL",
+        str,
+        None,
+        "Redis URL for shared rate-limit counters (default: in-process memory).",
+    ),
+    Setting(
+        "RATELIMIT_READ",
+        str,
+        "600 per minute",
+        "Read budget per API key (flask-limiter notation, e.g. `600 per minute`).",
+    ),
+    Setting("RATELIMIT_WRITE", str, "120 per minute", "Write budget per API key."),
+    Setting("RATELIMIT_ENABLED", _bool, True, "Turn per-key rate limits on or off."),
+    Setting(
+        "GROUP_PERMISSIONS",
+        _json_object,
+        None,
+        "JSON object mapping group name to a list of permissions, replacing the built-in map.",
+    ),
+    Setting(
+        "OPERATOR_KEY_SHA256",
+        str,
+        None,
+        "SHA-256 (hex) of the operator credential allowed to manage tenants over HTTP "
+        "(default: tenant management over HTTP is off).",
+    ),
+    Setting(
+        "BIND", str, "127.0.0.1:8000", "gunicorn: address to listen on (`0.0.0.0:8000` for all)."
+    ),
+    Setting(
+        "WORKERS",
+        int,
+        None,
+        "gunicorn: worker processes (default: CPU cores + 1).",
+    ),
+    Setting(
+        "FORWARDED_ALLOW_IPS",
+        str,
+        "127.0.0.1",
+        "gunicorn: proxies trusted to set `X-Forwarded-*` headers.",
+    ),
+    Setting(
+        "PROPAGATE_EXCEPTIONS",
+        _bool,
+        False,
+        "Re-raise unhandled exceptions (debugging only; clients then get no JSON error).",
+    ),
+)
+
+SETTINGS_BY_KEY = {setting.key: setting for setting in SETTINGS}
+
+# Fixed settings: not meant to vary between deployments.
+STATIC_CONFIG: dict[str, Any] = {
+    "APP_NAME": "Image Repo",
+    "API_TITLE": "Image Repo",
+    "API_VERSION": "0.1.0",
+    "OPENAPI_VERSION": "3.1.0",
+    "OPENAPI_URL_PREFIX": "/",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "/docs",
+    "OPENAPI_SWAGGER_UI_URL": "/docs/assets/swagger-ui/",
+    "OPENAPI_SWAGGER_UI_CONFIG": {"persistAuthorization": True, "tryItOutEnabled": True},
+    "OPENAPI_REDOC_PATH": "/redoc",
+    "OPENAPI_REDOC_URL": "/docs/assets/redoc/redoc.standalone.js",
+    "JSON_SORT_KEYS": False,
+}
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.env_name)
+        if raw is None and setting.key == "SECRET_KEY":
+            raw = environ.get("FLASK_SECRET_KEY1")
+        if raw is None:
+            values[setting.key] = setting.default
+            continue
+        try:
+            values[setting.key] = setting.cast(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{setting.env_name} is invalid: {exc}") from exc
+    return values
+
+
+def _validate(config: dict[str, Any]) -> None:
+    env = config["ENV"]
+    if env not in {"development", "production"}:
+        raise ConfigError(f"{ENV_PREFIX}ENV must be 'development' or 'production', not {env!r}")
+    secret = config.get("SECRET_KEY")
+    if env == "production" and (not secret or secret == DEV_SECRET_KEY):
+        raise ConfigError(
+            f"production needs a secret key: set {ENV_PREFIX}SECRET_KEY to a long random value"
+        )
+    for key in ("MAX_UPLOAD_BYTES", "MAX_PIXELS"):
+        if config[key] <= 0:
+            raise ConfigError(f"{SETTINGS_BY_KEY[key].env_name} must be positive")
+
+
+def load_config(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Settings from the environment, then ``overrides``, validated."""
+    config = dict(STATIC_CONFIG)
+    config.update(_from_environ(os.environ if environ is None else environ))
+    config.update(overrides or {})
+    if config["SECRET_KEY"] is None and config["ENV"] != "production":
+        config["SECRET_KEY"] = DEV_SECRET_KEY
+    data_dir = config["DATA_DIR"]
+    config["DATA_DIR"] = Path(data_dir) if data_dir is not None else default_data_dir()
+    if not config["DATABASE_URL"]:
+        config["DATABASE_URL"] = f"sqlite:///{config['DATA_DIR'] / 'image-repo.db'}"
+    config["MAX_CONTENT_LENGTH"] = config["MAX_UPLOAD_BYTES"]
+    config["DEBUG"] = False
+    _validate(config)
+    return config

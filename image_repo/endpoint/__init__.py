@@ -1,0 +1,1 @@
+"""HTTP endpoints, one package per endpoint group; only the app factory imports them."""

@@ -1,0 +1,20 @@
+from flask.views import MethodView
+
+from image_repo.web.api import PUBLIC
+
+from .blueprint import landing_bp
+from .models import LandingPageModel
+from .schemas import LandingQuerySchema, LandingSchema
+
+
+@landing_bp.route("/")
+class Landing(MethodView):
+    @landing_bp.operation("getLanding", permission=PUBLIC)
+    @landing_bp.arguments(LandingQuerySchema, location="query")
+    @landing_bp.response(200, LandingSchema)
+    def get(self, args):
+        """Greet the caller
+
+        Answers with a greeting and a sentence on what this service is. Needs no key.
+        """
+        return LandingPageModel(args["name"])

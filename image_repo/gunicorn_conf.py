@@ -1,0 +1,39 @@
+"""gunicorn settings: ``gunicorn -c python:image_repo.gunicorn_conf image_repo.wsgi:app``.
+
+Every value can be changed with gunicorn's own command-line flags or the
+``GUNICORN_CMD_ARGS`` variable; the ones here are the service's defaults.
+The configuration is validated in the master before any worker starts, so
+a bad setting stops the server with one line instead of a crash loop.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+
+from image_repo.config import ConfigError, load_config
+
+try:
+    _config = load_config()
+except ConfigError as _exc:
+    sys.stderr.write(f"image-repo: {_exc}\n")
+    sys.exit(2)
+
+bind = _config["BIND"]
+# Decoding is CPU-bound: about one worker per core, plus one to cover I/O waits.
+workers = _config["WORKERS"] or multiprocessing.cpu_count() + 1
+worker_class = "sync"
+timeout = 60
+graceful_timeout = 30
+keepalive = 5
+# Recycle workers now and then: image codecs can fragment memory.
+max_requests = 2000
+max_requests_jitter = 200
+# Request line and header limits: nothing of ours needs more.
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+accesslog = "-"
+errorlog = "-"
+# The default access log format shows no headers, so no key can leak into it.
+forwarded_allow_ips = _config["FORWARDED_ALLOW_IPS"]

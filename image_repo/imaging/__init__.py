@@ -1,0 +1,1 @@
+"""Image decoding, validation, metadata and renditions (framework-free)."""

@@ -1,0 +1,49 @@
+"""The formats the service accepts, and how Pillow names them.
+
+Only these formats are ever handed to Pillow (``Image.open(fp, formats=...)``):
+anything else, SVG, EPS, PDF and HTML included, is refused before a decoder
+runs. HEIF comes from pillow-heif, registered here once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pillow_heif
+
+# AVIF is decoded by Pillow's own plugin; pillow-heif only adds HEIF.
+pillow_heif.register_heif_opener()
+
+
+@dataclass(frozen=True)
+class ImageFormat:
+    name: str  # Pillow's format name
+    mime_type: str
+    extension: str
+
+
+ACCEPTED_FORMATS: dict[str, ImageFormat] = {
+    f.name: f
+    for f in (
+        ImageFormat("JPEG", "image/jpeg", "jpg"),
+        ImageFormat("MPO", "image/jpeg", "jpg"),
+        ImageFormat("PNG", "image/png", "png"),
+        ImageFormat("GIF", "image/gif", "gif"),
+        ImageFormat("WEBP", "image/webp", "webp"),
+        ImageFormat("AVIF", "image/avif", "avif"),
+        ImageFormat("HEIF", "image/heic", "heic"),
+        ImageFormat("TIFF", "image/tiff", "tiff"),
+        ImageFormat("BMP", "image/bmp", "bmp"),
+    )
+}
+
+# What Image.open may try, in the order it tries them.
+PILLOW_FORMATS: tuple[str, ...] = tuple(ACCEPTED_FORMATS)
+
+# Output formats for renditions: name -> (Pillow format, mime type).
+OUTPUT_FORMATS: dict[str, ImageFormat] = {
+    "jpeg": ImageFormat("JPEG", "image/jpeg", "jpg"),
+    "png": ImageFormat("PNG", "image/png", "png"),
+    "webp": ImageFormat("WEBP", "image/webp", "webp"),
+    "avif": ImageFormat("AVIF", "image/avif", "avif"),
+}

@@ -1,0 +1,8 @@
+"""The WSGI application for gunicorn.
+
+``gunicorn -c python:image_repo.gunicorn_conf image_repo.wsgi:app``
+"""
+
+from .app_factory import create_app
+
+app = create_app()

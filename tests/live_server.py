@@ -1,0 +1,70 @@
+"""Run the real service under gunicorn on a free loopback port, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_answering(url: str, proc: subprocess.Popen, deadline_s: float = 30) -> None:
+    """Poll until the server answers; fail at once if it exits."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    raise RuntimeError(f"server at {url} did not answer within {deadline_s} s")
+
+
+@contextmanager
+def gunicorn_server(env: dict[str, str], *, workers: int = 2, app: str = "image_repo.wsgi:app"):
+    """Yield the base URL of a gunicorn running ``app`` with ``env`` added."""
+    port = free_port()
+    full_env = {**os.environ, **env, "IMAGE_REPO_BIND": f"127.0.0.1:{port}"}
+    cmd = [
+        sys.executable, "-m", "gunicorn",
+        "-c", "python:image_repo.gunicorn_conf",
+        "--workers", str(workers),
+        app,
+    ]  # fmt: skip
+    # A file, not a pipe: nobody reads the log while the test runs, and a full
+    # pipe would block the server.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    proc = subprocess.Popen(cmd, env=full_env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_until_answering(base + "/", proc)
+        except RuntimeError:
+            log.seek(0)
+            sys.stderr.write(log.read().decode(errors="replace"))
+            raise
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
