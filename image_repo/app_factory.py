@@ -13,6 +13,8 @@ from .cli import register_commands
 from .config import load_config
 from .web.access import init_access
 from .web.api import Api
+from .web.auth import authorize, init_auth
+from .web.database import init_database
 from .web.docs import docs_assets_bp
 from .web.errors import register_error_handlers
 
@@ -39,12 +41,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """
     app = Flask("image_repo", static_folder=None)
     app.config.update(load_config(config))
+    app.json.sort_keys = False  # keep the schemas' field order
     app.extensions["image_repo"] = {}
     logging.getLogger("image_repo").setLevel(logging.INFO)
 
     api = Api(app)
     register_error_handlers(app)
-    init_access(app)
+    init_database(app)
+    # Access (authentication) must run before the rate limiter: budgets are per key.
+    init_access(app, authorize)
+    init_auth(app)
     app.register_blueprint(docs_assets_bp)
     _register_endpoints(api)
     register_commands(app)
@@ -66,7 +72,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _register_endpoints(api: Api) -> None:
-    from .endpoint.landing import resources as _landing  # noqa: F401 - registers routes
+    # Importing resources registers their routes on the blueprints.
+    from .endpoint.keys import resources as _keys  # noqa: F401
+    from .endpoint.keys.blueprint import keys_bp
+    from .endpoint.landing import resources as _landing  # noqa: F401
     from .endpoint.landing.blueprint import landing_bp
+    from .endpoint.tenants import resources as _tenants  # noqa: F401
+    from .endpoint.tenants.blueprint import tenants_bp
 
-    api.register_blueprint(landing_bp)
+    for blueprint in (landing_bp, keys_bp, tenants_bp):
+        api.register_blueprint(blueprint)

@@ -3,18 +3,111 @@
 Built on Flask's CLI: every command runs with an application made by
 ``create_app`` from the environment, and commands that extensions register
 (``openapi write``) come along. ``register_commands`` puts ours on each app,
-so Flask's test runner sees them too.
+so Flask's test runner sees them too. With ``--json`` a command prints one
+JSON object; commands that create a key put its secret in ``api_key`` and
+its id in ``key_id``.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
+from sqlalchemy.orm import Session
+from werkzeug.serving import run_simple
 
+from . import tenancy
 from .config import ConfigError
+from .db import migrate
+from .errors import DomainError
+
+DURATION = re.compile(r"^(\d+)([smhdw])$")
+DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _app() -> Flask:
+    return current_app._get_current_object()  # type: ignore[attr-defined]
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    session = _app().extensions["image_repo"]["session_factory"]()
+    try:
+        yield session
+        session.commit()
+    except DomainError as exc:
+        session.rollback()
+        raise click.ClickException(exc.message) from exc
+    finally:
+        session.close()
+
+
+def _groups() -> frozenset[str]:
+    return frozenset(_app().extensions["image_repo"]["group_permissions"])
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _key_dict(key) -> dict:
+    return {
+        "key_id": key.id,
+        "tenant_id": key.tenant_id,
+        "name": key.name,
+        "group": key.group,
+        "created_at": _iso(key.created_at),
+        "expires_at": _iso(key.expires_at),
+        "last_used_at": _iso(key.last_used_at),
+        "revoked_at": _iso(key.revoked_at),
+    }
+
+
+def _tenant_dict(tenant) -> dict:
+    return {
+        "tenant_id": tenant.id,
+        "name": tenant.name,
+        "status": tenant.status,
+        "created_at": _iso(tenant.created_at),
+        "max_images": tenant.max_images,
+        "max_bytes": tenant.max_bytes,
+    }
+
+
+def _emit(as_json: bool, payload: dict, text: str) -> None:
+    click.echo(json.dumps(payload) if as_json else text)
+
+
+def parse_expiry(value: str | None) -> datetime | None:
+    """``30d``, ``12h``, ... from now, or an ISO-8601 time with offset."""
+    if not value:
+        return None
+    match = DURATION.match(value.strip())
+    if match:
+        amount, unit = int(match.group(1)), DURATION_UNITS[match.group(2)]
+        return datetime.now(UTC) + timedelta(**{unit: amount})
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter("use a duration like 30d or 12h, or an ISO-8601 time") from exc
+    if parsed.tzinfo is None:
+        raise click.BadParameter("give the time with its offset, e.g. 2027-01-01T00:00:00+00:00")
+    return parsed
+
+
+def httpie_hint(host: str, port: int, api_key: str) -> str:
+    where = f":{port}" if host in ("127.0.0.1", "localhost") else f"{host}:{port}"
+    return f"http {where}/me 'Authorization:Bearer {api_key}'"
+
+
+# --- serve -------------------------------------------------------------------
 
 
 @click.command("serve")
@@ -22,14 +115,137 @@ from .config import ConfigError
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
 @with_appcontext
 def serve(host: str, port: int) -> None:
-    """Run the development server (use gunicorn in production)."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    """Run the development server (use gunicorn in production).
+
+    On the embedded default the database is migrated first, and on first run
+    a default tenant and an admin key are created and the key printed once.
+    """
+    app = _app()
+    if app.config["EMBEDDED_DATABASE"]:
+        migrate.upgrade(app.extensions["image_repo"]["engine"])
+        if app.config["ENV"] == "development":
+            _first_run(host, port)
     click.echo(f"Image Repo on http://{host}:{port}/ (API docs at /docs)")
-    app.run(host=host, port=port, debug=False, load_dotenv=False)
+    # Flask's CLI refuses app.run(); werkzeug's server is what it would run.
+    run_simple(host, port, app, threaded=True)
+
+
+def _first_run(host: str, port: int) -> None:
+    with _session() as session:
+        if tenancy.list_tenants(session):
+            return
+        new = tenancy.create_tenant_with_admin_key(session, "default", groups=_groups())
+    click.echo("First run: created tenant 'default' and an admin API key (shown only now):")
+    click.echo(f"\n    {new.admin_key.api_key}\n")
+    click.echo(f"Try it:  {httpie_hint(host, port, new.admin_key.api_key)}\n")
+
+
+# --- db ----------------------------------------------------------------------
+
+db_cli = AppGroup("db", help="Database schema.")
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations the database lacks."""
+    migrate.upgrade(_app().extensions["image_repo"]["engine"])
+    click.echo("database is up to date")
+
+
+# --- tenants -----------------------------------------------------------------
+
+tenants_cli = AppGroup("tenants", help="Tenants: isolated client organisations.")
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+
+
+@tenants_cli.command("create")
+@click.argument("name")
+@click.option("--max-images", type=click.IntRange(min=0), help="Quota: most images.")
+@click.option("--max-bytes", type=click.IntRange(min=0), help="Quota: most bytes of originals.")
+@JSON_OPTION
+def tenants_create(name: str, max_images: int | None, max_bytes: int | None, as_json: bool):
+    """Create a tenant and its first admin key."""
+    with _session() as session:
+        new = tenancy.create_tenant_with_admin_key(
+            session, name, groups=_groups(), max_images=max_images, max_bytes=max_bytes
+        )
+    payload = {
+        **_tenant_dict(new.tenant),
+        "key_id": new.admin_key.id,
+        "api_key": new.admin_key.api_key,
+        "group": "admin",
+    }
+    text = (
+        f"tenant {new.name} ({new.id})\n"
+        f"admin key {new.admin_key.id} (shown only now):\n  {new.admin_key.api_key}"
+    )
+    _emit(as_json, payload, text)
+
+
+@tenants_cli.command("list")
+@JSON_OPTION
+def tenants_list(as_json: bool) -> None:
+    """List tenants."""
+    with _session() as session:
+        tenants = [_tenant_dict(t) for t in tenancy.list_tenants(session)]
+    text = "\n".join(f"{t['tenant_id']}  {t['name']}  {t['status']}" for t in tenants)
+    _emit(as_json, {"items": tenants}, text or "no tenants")
+
+
+# --- keys --------------------------------------------------------------------
+
+keys_cli = AppGroup("keys", help="API keys of a tenant.")
+
+
+@keys_cli.command("create")
+@click.option("--tenant", "tenant_name", required=True, help="Tenant name.")
+@click.option("--group", required=True, help="reader, contributor, editor, admin, ...")
+@click.option("--name", help="A label to tell keys apart.")
+@click.option("--expires", help="Expiry: a duration like 30d, or an ISO-8601 time.")
+@JSON_OPTION
+def keys_create(
+    tenant_name: str, group: str, name: str | None, expires: str | None, as_json: bool
+) -> None:
+    """Create an API key; its secret is printed once."""
+    expires_at = parse_expiry(expires)
+    with _session() as session:
+        tenant = tenancy.get_tenant(session, name=tenant_name)
+        new = tenancy.create_key(
+            session, tenant, group=group, groups=_groups(), name=name, expires_at=expires_at
+        )
+    payload = {**_key_dict(new.key), "api_key": new.api_key, "tenant": tenant_name}
+    _emit(as_json, payload, f"key {new.id} ({group}), shown only now:\n  {new.api_key}")
+
+
+@keys_cli.command("list")
+@click.option("--tenant", "tenant_name", required=True, help="Tenant name.")
+@JSON_OPTION
+def keys_list(tenant_name: str, as_json: bool) -> None:
+    """List a tenant's keys (never their secrets)."""
+    with _session() as session:
+        tenant = tenancy.get_tenant(session, name=tenant_name)
+        keys = [_key_dict(k) for k in tenancy.list_keys(session, tenant.id)]
+    text = "\n".join(
+        f"{k['key_id']}  {k['group']:<12} {k['name']}" + ("  (revoked)" if k["revoked_at"] else "")
+        for k in keys
+    )
+    _emit(as_json, {"items": keys}, text or "no keys")
+
+
+@keys_cli.command("revoke")
+@click.argument("key_id")
+@JSON_OPTION
+def keys_revoke(key_id: str, as_json: bool) -> None:
+    """Revoke a key at once."""
+    with _session() as session:
+        key = tenancy.revoke_key(session, key_id)
+        payload = _key_dict(key)
+    _emit(as_json, payload, f"key {key_id} revoked")
 
 
 def register_commands(app: Flask) -> None:
-    app.cli.add_command(serve)
+    for command in (serve, db_cli, tenants_cli, keys_cli):
+        app.cli.add_command(command)
 
 
 def _make_app() -> Flask:

@@ -100,6 +100,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("MAX_PIXELS", int, 100_000_000, "Largest accepted image, in pixels (larger: 413)."),
     Setting(
+        "AUTO_MIGRATE",
+        _bool,
+        False,
+        "Apply database migrations when gunicorn starts (always done on the embedded default).",
+    ),
+    Setting(
         "REDIS_URL",
         str,
         None,
@@ -210,7 +216,8 @@ def load_config(
         config["SECRET_KEY"] = DEV_SECRET_KEY
     data_dir = config["DATA_DIR"]
     config["DATA_DIR"] = Path(data_dir) if data_dir is not None else default_data_dir()
-    if not config["DATABASE_URL"]:
+    config["EMBEDDED_DATABASE"] = not config["DATABASE_URL"]
+    if config["EMBEDDED_DATABASE"]:
         config["DATABASE_URL"] = f"sqlite:///{config['DATA_DIR'] / 'image-repo.db'}"
     config["MAX_CONTENT_LENGTH"] = config["MAX_UPLOAD_BYTES"]
     config["DEBUG"] = False

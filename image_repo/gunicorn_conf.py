@@ -37,3 +37,16 @@ accesslog = "-"
 errorlog = "-"
 # The default access log format shows no headers, so no key can leak into it.
 forwarded_allow_ips = _config["FORWARDED_ALLOW_IPS"]
+
+
+def on_starting(server) -> None:
+    """Migrate before any worker starts, on the embedded default or when asked."""
+    if _config["EMBEDDED_DATABASE"] or _config["AUTO_MIGRATE"]:
+        from image_repo.db.engine import make_engine
+        from image_repo.db.migrate import upgrade
+
+        engine = make_engine(_config["DATABASE_URL"])
+        try:
+            upgrade(engine)
+        finally:
+            engine.dispose()

@@ -37,8 +37,17 @@ def wait_until_answering(url: str, proc: subprocess.Popen, deadline_s: float = 3
 
 
 @contextmanager
-def gunicorn_server(env: dict[str, str], *, workers: int = 2, app: str = "image_repo.wsgi:app"):
-    """Yield the base URL of a gunicorn running ``app`` with ``env`` added."""
+def gunicorn_server(
+    env: dict[str, str],
+    *,
+    workers: int = 2,
+    app: str = "image_repo.wsgi:app",
+    log_path: Path | None = None,
+):
+    """Yield the base URL of a gunicorn running ``app`` with ``env`` added.
+
+    The server's output goes to ``log_path`` when given (to read it after).
+    """
     port = free_port()
     full_env = {**os.environ, **env, "IMAGE_REPO_BIND": f"127.0.0.1:{port}"}
     cmd = [
@@ -49,7 +58,7 @@ def gunicorn_server(env: dict[str, str], *, workers: int = 2, app: str = "image_
     ]  # fmt: skip
     # A file, not a pipe: nobody reads the log while the test runs, and a full
     # pipe would block the server.
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    log = log_path.open("w+b") if log_path else tempfile.TemporaryFile()  # noqa: SIM115
     proc = subprocess.Popen(cmd, env=full_env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

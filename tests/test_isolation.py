@@ -1,5 +1,10 @@
 """Two applications from the factory, in one process or side by side, share no state."""
 
+import json
+import os
+import subprocess
+import sys
+
 import requests
 from live_server import gunicorn_server
 
@@ -42,3 +47,32 @@ def test_two_instances_side_by_side(tmp_path):
         assert url_a != url_b
         assert requests.get(url_a + "/", params={"name": "a"}, timeout=10).json()["hello"] == "a"
         assert requests.get(url_b + "/", params={"name": "b"}, timeout=10).json()["hello"] == "b"
+
+
+def _cli(env: dict, *args: str) -> str:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_REPO_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "image_repo", *args],
+        env={**clean, **env}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_a_key_of_one_instance_is_unknown_to_another(tmp_path):
+    env_a = {"IMAGE_REPO_DATA_DIR": str(tmp_path / "a"), "IMAGE_REPO_SECRET_KEY": "a" * 32}
+    env_b = {"IMAGE_REPO_DATA_DIR": str(tmp_path / "b"), "IMAGE_REPO_SECRET_KEY": "b" * 32}
+    _cli(env_a, "db", "upgrade")
+    key = json.loads(_cli(env_a, "tenants", "create", "acme", "--json"))["api_key"]
+    headers = {"Authorization": f"Bearer {key}"}
+    log_a = tmp_path / "a.log"
+    with (
+        gunicorn_server(env_a, workers=1, log_path=log_a) as url_a,
+        gunicorn_server(env_b, workers=1) as url_b,
+    ):
+        assert requests.get(url_a + "/me", headers=headers, timeout=10).status_code == 200
+        assert requests.get(url_b + "/me", headers=headers, timeout=10).status_code == 401
+    # The key reached the server in a header; it never reaches the log.
+    log = log_a.read_text()
+    assert "GET /me" in log
+    assert key not in log and key.partition(".")[2] not in log

@@ -9,10 +9,13 @@ same envelope, logged here and never shown to the client.
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 import marshmallow as ma
 from flask import Flask, current_app
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from .. import errors as domain
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,31 @@ def error_payload(error: HTTPException) -> tuple[dict, int, dict]:
     return payload, code, headers
 
 
+DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
+    domain.InvalidInput: 422,
+    domain.NotFound: 404,
+    domain.Conflict: 409,
+    domain.PreconditionFailed: 412,
+    domain.TooLarge: 413,
+    domain.QuotaExceeded: 413,
+    domain.UnsupportedMedia: 415,
+    domain.BackendUnavailable: 503,
+}
+
+
+def domain_error_response(exc: domain.DomainError) -> tuple[dict, int]:
+    code = next((status for cls, status in DOMAIN_STATUS.items() if isinstance(exc, cls)), 500)
+    payload: dict = {"code": code, "status": HTTPStatus(code).phrase, "message": exc.message}
+    if exc.details:
+        payload["errors"] = exc.details
+    return payload, code
+
+
 def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(domain.DomainError)
+    def handle_domain_error(exc: domain.DomainError):
+        return domain_error_response(exc)
+
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):
         if isinstance(exc, HTTPException):

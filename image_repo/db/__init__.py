@@ -1,0 +1,1 @@
+"""Metadata database: SQLAlchemy models, engines and sessions, Alembic migrations."""

@@ -1,0 +1,31 @@
+from flask.views import MethodView
+
+from image_repo import tenancy
+from image_repo.permissions import TENANTS_MANAGE
+from image_repo.web.auth import group_names
+from image_repo.web.database import db_session
+
+from .blueprint import tenants_bp
+from .schemas import NewTenantSchema, TenantCreateSchema, TenantListSchema
+
+
+@tenants_bp.route("")
+class Tenants(MethodView):
+    @tenants_bp.operation("listTenants", permission=TENANTS_MANAGE)
+    @tenants_bp.response(200, TenantListSchema)
+    def get(self):
+        """List tenants (operator)"""
+        return {"items": tenancy.list_tenants(db_session())}
+
+    @tenants_bp.operation("createTenant", permission=TENANTS_MANAGE, errors=(409,))
+    @tenants_bp.arguments(TenantCreateSchema)
+    @tenants_bp.response(201, NewTenantSchema)
+    def post(self, args):
+        """Create a tenant and its first admin key (operator)
+
+        The admin key's secret is in `admin_key.api_key`, shown this once only.
+        """
+        session = db_session()
+        new = tenancy.create_tenant_with_admin_key(session, groups=group_names(), **args)
+        session.commit()
+        return new

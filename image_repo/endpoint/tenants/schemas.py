@@ -1,0 +1,43 @@
+import marshmallow as ma
+from marshmallow import validate
+
+from image_repo.endpoint.keys.schemas import NewKeySchema
+
+
+class TenantCreateSchema(ma.Schema):
+    name = ma.fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "Unique name of the tenant.", "example": "acme"},
+    )
+    max_images = ma.fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=0),
+        metadata={"description": "Quota: most images the tenant may keep (none: unlimited)."},
+    )
+    max_bytes = ma.fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=0),
+        metadata={"description": "Quota: most bytes of originals (none: unlimited)."},
+    )
+
+
+class TenantSchema(ma.Schema):
+    tenant_id = ma.fields.String(required=True, attribute="id")
+    name = ma.fields.String(required=True)
+    status = ma.fields.String(required=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+    max_images = ma.fields.Integer(allow_none=True)
+    max_bytes = ma.fields.Integer(allow_none=True)
+
+
+class NewTenantSchema(TenantSchema):
+    admin_key = ma.fields.Nested(
+        NewKeySchema,
+        required=True,
+        metadata={"description": "The tenant's first admin key; its secret is shown only here."},
+    )
+
+
+class TenantListSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(TenantSchema), required=True)

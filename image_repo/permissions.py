@@ -1,0 +1,48 @@
+"""Permissions, and the groups that grant them.
+
+Operations declare one permission each; an API key's group decides which
+permissions it holds. The map can be replaced by configuration
+(``IMAGE_REPO_GROUP_PERMISSIONS``); unknown groups hold nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+ACCOUNT_READ = "account:read"
+IMAGES_READ = "images:read"
+IMAGES_WRITE = "images:write"
+IMAGES_DELETE = "images:delete"
+KEYS_MANAGE = "keys:manage"
+# Held only by the operator credential, never by a tenant's key.
+TENANTS_MANAGE = "tenants:manage"
+
+ALL_PERMISSIONS = frozenset(
+    {ACCOUNT_READ, IMAGES_READ, IMAGES_WRITE, IMAGES_DELETE, KEYS_MANAGE, TENANTS_MANAGE}
+)
+
+_READER = [ACCOUNT_READ, IMAGES_READ]
+_CONTRIBUTOR = [*_READER, IMAGES_WRITE]
+_EDITOR = [*_CONTRIBUTOR, IMAGES_DELETE]
+_ADMIN = [*_EDITOR, KEYS_MANAGE]
+
+DEFAULT_GROUP_PERMISSIONS: dict[str, list[str]] = {
+    "reader": _READER,
+    "contributor": _CONTRIBUTOR,
+    "editor": _EDITOR,
+    "admin": _ADMIN,
+}
+
+
+def group_map(configured: Mapping[str, list[str]] | None) -> dict[str, frozenset[str]]:
+    """The effective group map; raises ValueError on an unknown permission."""
+    source = configured if configured is not None else DEFAULT_GROUP_PERMISSIONS
+    result: dict[str, frozenset[str]] = {}
+    for group, permissions in source.items():
+        unknown = set(permissions) - ALL_PERMISSIONS
+        if unknown:
+            raise ValueError(f"group {group!r} names unknown permissions: {sorted(unknown)}")
+        if TENANTS_MANAGE in permissions:
+            raise ValueError(f"group {group!r}: {TENANTS_MANAGE} belongs to the operator only")
+        result[group] = frozenset(permissions)
+    return result

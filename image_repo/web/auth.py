@@ -1,0 +1,120 @@
+"""API-key authentication, group permissions and per-key rate limits.
+
+``authorize`` is called by ``web.access`` for every non-public operation with
+the permission the operation declared. Keys come from ``X-API-Key`` or
+``Authorization: Bearer``, never from the query string, and are never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from flask import Flask, current_app, g, request
+from flask_limiter import ApplicationLimit, Limiter
+from flask_smorest import abort
+
+from ..permissions import TENANTS_MANAGE, group_map
+from ..tenancy import Principal, authenticate
+from .api import Access
+from .database import db_session
+
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="image-repo", charset="UTF-8"'}
+OPERATOR = Principal(
+    tenant_id=None, key_id=None, group=None, permissions=frozenset({TENANTS_MANAGE})
+)
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def presented_key() -> str | None:
+    header = request.headers.get("X-API-Key")
+    if header:
+        return header.strip()
+    authorization = request.headers.get("Authorization", "")
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return None
+
+
+def _unauthorized(message: str):
+    abort(401, message=message, headers=CHALLENGE)
+
+
+def _is_operator_key(api_key: str) -> bool:
+    expected = current_app.config.get("OPERATOR_KEY_SHA256")
+    if not expected:
+        return False
+    digest = hashlib.sha256(api_key.encode()).hexdigest()
+    return hmac.compare_digest(digest, expected.strip().lower())
+
+
+def authorize(access: Access) -> None:
+    api_key = presented_key()
+    if api_key is None:
+        _unauthorized("This operation needs an API key: send X-API-Key or Authorization: Bearer.")
+    if _is_operator_key(api_key):
+        principal = OPERATOR
+    else:
+        groups = current_app.extensions["image_repo"]["group_permissions"]
+        principal = authenticate(db_session(), api_key, groups)
+    if principal is None:
+        _unauthorized("The API key is unknown, revoked or expired.")
+    g.principal = principal
+    if access.permission not in principal.permissions:
+        abort(
+            403,
+            message=f"This key's group may not do this (needs permission {access.permission!r}).",
+        )
+
+
+def current_principal() -> Principal:
+    return g.principal
+
+
+def group_names() -> frozenset[str]:
+    return frozenset(current_app.extensions["image_repo"]["group_permissions"])
+
+
+def _rate_limit_key() -> str:
+    principal = g.get("principal")
+    return principal.key_id or "operator" if principal else request.remote_addr or "unknown"
+
+
+def _not_limited(kind: str):
+    def exempt() -> bool:
+        if g.get("principal") is None:
+            return True  # public and refused requests spend no key's budget
+        is_read = request.method in READ_METHODS
+        return is_read != (kind == "read")
+
+    return exempt
+
+
+def init_auth(app: Flask) -> None:
+    try:
+        app.extensions["image_repo"]["group_permissions"] = group_map(
+            app.config.get("GROUP_PERMISSIONS")
+        )
+    except ValueError as exc:
+        from ..config import ConfigError
+
+        raise ConfigError(f"IMAGE_REPO_GROUP_PERMISSIONS is invalid: {exc}") from exc
+    config = app.config
+    limiter = Limiter(
+        key_func=_rate_limit_key,
+        application_limits=[
+            ApplicationLimit(
+                lambda: config["RATELIMIT_READ"], scope="read", exempt_when=_not_limited("read")
+            ),
+            ApplicationLimit(
+                lambda: config["RATELIMIT_WRITE"], scope="write", exempt_when=_not_limited("write")
+            ),
+        ],
+        storage_uri=config.get("REDIS_URL") or "memory://",
+        headers_enabled=True,
+        enabled=config["RATELIMIT_ENABLED"],
+        key_prefix="image-repo",
+    )
+    limiter.init_app(app)
+    app.extensions["image_repo"]["limiter"] = limiter
