@@ -37,8 +37,9 @@ ACCEPTED_FORMATS: dict[str, ImageFormat] = {
     )
 }
 
-# What Image.open may try, in the order it tries them.
-PILLOW_FORMATS: tuple[str, ...] = tuple(ACCEPTED_FORMATS)
+# What Image.open may try. MPO has no opener of its own: the JPEG opener
+# returns MPO files, so naming it would make Image.open fail.
+PILLOW_FORMATS: tuple[str, ...] = tuple(name for name in ACCEPTED_FORMATS if name != "MPO")
 
 # Output formats for renditions: name -> (Pillow format, mime type).
 OUTPUT_FORMATS: dict[str, ImageFormat] = {
