@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from flask.sessions import SessionInterface
 from flask_cors import CORS
 
 from .cli import register_commands
@@ -17,6 +18,7 @@ from .web.auth import authorize, init_auth
 from .web.database import init_database
 from .web.docs import docs_assets_bp
 from .web.errors import register_error_handlers
+from .web.storage import init_storage
 
 # Headers a browser client needs to read from cross-origin responses.
 CORS_EXPOSED_HEADERS = [
@@ -34,6 +36,14 @@ CORS_EXPOSED_HEADERS = [
 ]
 
 
+class NoSessions(SessionInterface):
+    def open_session(self, app, request):
+        return self.make_null_session(app)
+
+    def save_session(self, app, session, response) -> None:
+        return None
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build an application; ``config`` overrides settings read from the environment.
 
@@ -42,18 +52,26 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask("image_repo", static_folder=None)
     app.config.update(load_config(config))
     app.json.sort_keys = False  # keep the schemas' field order
+    app.session_interface = NoSessions()  # an API of keys: no cookies, no session work
     app.extensions["image_repo"] = {}
     logging.getLogger("image_repo").setLevel(logging.INFO)
 
     api = Api(app)
     register_error_handlers(app)
     init_database(app)
+    init_storage(app)
     # Access (authentication) must run before the rate limiter: budgets are per key.
     init_access(app, authorize)
     init_auth(app)
     app.register_blueprint(docs_assets_bp)
     _register_endpoints(api)
     register_commands(app)
+
+    @app.after_request
+    def _no_sniffing(response):
+        # Browsers must take our Content-Type as given (uploads are user content).
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
 
     if app.config["CORS_ORIGINS"]:
         CORS(
@@ -73,6 +91,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _register_endpoints(api: Api) -> None:
     # Importing resources registers their routes on the blueprints.
+    from .endpoint.collections import resources as _collections  # noqa: F401
+    from .endpoint.collections.blueprint import collections_bp
+    from .endpoint.images import resources as _images  # noqa: F401
+    from .endpoint.images.blueprint import images_bp
     from .endpoint.keys import resources as _keys  # noqa: F401
     from .endpoint.keys.blueprint import keys_bp
     from .endpoint.landing import resources as _landing  # noqa: F401
@@ -80,5 +102,5 @@ def _register_endpoints(api: Api) -> None:
     from .endpoint.tenants import resources as _tenants  # noqa: F401
     from .endpoint.tenants.blueprint import tenants_bp
 
-    for blueprint in (landing_bp, keys_bp, tenants_bp):
+    for blueprint in (landing_bp, images_bp, collections_bp, keys_bp, tenants_bp):
         api.register_blueprint(blueprint)

@@ -23,7 +23,7 @@ from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from sqlalchemy.orm import Session
 from werkzeug.serving import run_simple
 
-from . import tenancy
+from . import maintenance, tenancy
 from .config import ConfigError
 from .db import migrate
 from .errors import DomainError
@@ -85,14 +85,20 @@ def _emit(as_json: bool, payload: dict, text: str) -> None:
     click.echo(json.dumps(payload) if as_json else text)
 
 
+def parse_duration(value: str) -> timedelta:
+    match = DURATION.match(value.strip())
+    if not match:
+        raise click.BadParameter(f"{value!r}: use a duration like 30m, 12h or 2d")
+    amount, unit = int(match.group(1)), DURATION_UNITS[match.group(2)]
+    return timedelta(**{unit: amount})
+
+
 def parse_expiry(value: str | None) -> datetime | None:
     """``30d``, ``12h``, ... from now, or an ISO-8601 time with offset."""
     if not value:
         return None
-    match = DURATION.match(value.strip())
-    if match:
-        amount, unit = int(match.group(1)), DURATION_UNITS[match.group(2)]
-        return datetime.now(UTC) + timedelta(**{unit: amount})
+    if DURATION.match(value.strip()):
+        return datetime.now(UTC) + parse_duration(value)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
@@ -243,8 +249,80 @@ def keys_revoke(key_id: str, as_json: bool) -> None:
     _emit(as_json, payload, f"key {key_id} revoked")
 
 
+# --- storage maintenance ------------------------------------------------------
+
+
+def _store():
+    from .web.storage import blob_store_of
+
+    return blob_store_of(_app())
+
+
+@click.command("gc")
+@click.option(
+    "--grace",
+    default="1h",
+    show_default=True,
+    help="Keep unreferenced bytes younger than this (uploads in flight): 30m, 1h, 2d, ...",
+)
+@JSON_OPTION
+@with_appcontext
+def gc_command(grace: str, as_json: bool) -> None:
+    """Remove bytes (and renditions) that no image refers to."""
+    period = parse_duration(grace)
+    with _session() as session:
+        report = maintenance.collect_garbage(session, _store(), grace=period)
+    payload = {
+        "originals_removed": len(report.originals_removed),
+        "renditions_removed": report.renditions_removed,
+        "kept_young": report.kept_young,
+        "temp_removed": report.temp_removed,
+    }
+    text = (
+        f"removed {payload['originals_removed']} originals and "
+        f"{payload['renditions_removed']} renditions; kept {report.kept_young} younger than {grace}"
+    )
+    _emit(as_json, payload, text)
+
+
+@click.command("fsck")
+@JSON_OPTION
+@with_appcontext
+def fsck_command(as_json: bool) -> None:
+    """Check that every image has its bytes with the right hash; list orphaned bytes.
+
+    Exits 1 when an image's bytes are missing or corrupt.
+    """
+    with _session() as session:
+        rows = maintenance.image_rows(session)
+        with click.progressbar(
+            length=len(rows), label="checking", file=sys.stderr, hidden=as_json
+        ) as bar:
+
+            def progress(items):
+                for item in items:
+                    yield item
+                    bar.update(1)
+
+            report = maintenance.fsck(session, _store(), rows, progress=progress)
+    payload = {
+        "checked": report.checked,
+        "missing": report.missing,
+        "corrupt": report.corrupt,
+        "orphans": report.orphans,
+        "ok": report.ok,
+    }
+    text = (
+        f"checked {report.checked} images: {len(report.missing)} missing, "
+        f"{len(report.corrupt)} corrupt, {len(report.orphans)} orphaned blobs"
+    )
+    _emit(as_json, payload, text)
+    if not report.ok:
+        sys.exit(1)
+
+
 def register_commands(app: Flask) -> None:
-    for command in (serve, db_cli, tenants_cli, keys_cli):
+    for command in (serve, db_cli, tenants_cli, keys_cli, gc_command, fsck_command):
         app.cli.add_command(command)
 
 

@@ -219,7 +219,8 @@ def load_config(
     config["EMBEDDED_DATABASE"] = not config["DATABASE_URL"]
     if config["EMBEDDED_DATABASE"]:
         config["DATABASE_URL"] = f"sqlite:///{config['DATA_DIR'] / 'image-repo.db'}"
-    config["MAX_CONTENT_LENGTH"] = config["MAX_UPLOAD_BYTES"]
+    # The request body holds the file plus the other form fields.
+    config["MAX_CONTENT_LENGTH"] = config["MAX_UPLOAD_BYTES"] + 1024 * 1024
     config["DEBUG"] = False
     _validate(config)
     return config

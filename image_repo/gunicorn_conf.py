@@ -26,9 +26,10 @@ worker_class = "sync"
 timeout = 60
 graceful_timeout = 30
 keepalive = 5
-# Recycle workers now and then: image codecs can fragment memory.
-max_requests = 2000
-max_requests_jitter = 200
+# Recycle workers now and then (image codecs can fragment memory), but
+# rarely: a new worker pays for importing the imaging stack again.
+max_requests = 20000
+max_requests_jitter = 2000
 # Request line and header limits: nothing of ours needs more.
 limit_request_line = 8190
 limit_request_fields = 100

@@ -22,17 +22,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_answering(url: str, proc: subprocess.Popen, deadline_s: float = 30) -> None:
+def wait_until_answering(url: str, proc: subprocess.Popen, deadline_s: float = 60) -> None:
     """Poll until the server answers; fail at once if it exits."""
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
-            time.sleep(0.05)
+        except (requests.ConnectionError, requests.Timeout):
+            time.sleep(0.05)  # not up yet: poll again
     raise RuntimeError(f"server at {url} did not answer within {deadline_s} s")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .types import UTCDateTime, utcnow
@@ -45,3 +45,108 @@ class ApiKey(Base):
     tenant: Mapped[Tenant] = relationship(back_populates="keys")
 
     __table_args__ = (Index("ix_api_keys_tenant_id", "tenant_id"),)
+
+
+class Image(Base):
+    """One image of one tenant. The bytes live in the blob store under ``sha256``."""
+
+    __tablename__ = "images"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    filename: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    description: Mapped[str | None] = mapped_column(String(5000), nullable=True)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Minutes east of UTC when the camera recorded its offset; None when unknown.
+    taken_at_offset: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # taken_at, or uploaded_at when the picture has no capture time: the sort
+    # and timeline key, kept in a column so that keyset paging can use an index.
+    sort_time: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    format: Mapped[str] = mapped_column(String(16))
+    mime_type: Mapped[str] = mapped_column(String(32))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    stored_width: Mapped[int] = mapped_column(Integer)
+    stored_height: Mapped[int] = mapped_column(Integer)
+    frames: Mapped[int] = mapped_column(Integer)
+    animated: Mapped[bool]
+    color_mode: Mapped[str] = mapped_column(String(16))
+    has_alpha: Mapped[bool]
+    has_icc: Mapped[bool]
+    orientation: Mapped[int] = mapped_column(Integer)
+    camera_make: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    camera_model: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lens: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    exposure_time: Mapped[float | None] = mapped_column(nullable=True)
+    f_number: Mapped[float | None] = mapped_column(nullable=True)
+    iso: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    focal_length: Mapped[float | None] = mapped_column(nullable=True)
+    # The file carries GPS tags (even ones too broken to give a position).
+    has_gps: Mapped[bool]
+    gps_latitude: Mapped[float | None] = mapped_column(nullable=True)
+    gps_longitude: Mapped[float | None] = mapped_column(nullable=True)
+    gps_altitude: Mapped[float | None] = mapped_column(nullable=True)
+    blurhash: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    phash: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+    tags: Mapped[list[ImageTag]] = relationship(
+        cascade="all, delete-orphan", order_by="ImageTag.tag", lazy="selectin"
+    )
+
+    __table_args__ = (
+        # One image per content per tenant: concurrent uploads of the same
+        # bytes race on this constraint, not on a check-then-insert.
+        UniqueConstraint("tenant_id", "sha256", name="uq_images_tenant_sha256"),
+        Index("ix_images_tenant_uploaded", "tenant_id", "uploaded_at", "id"),
+        Index("ix_images_tenant_sort_time", "tenant_id", "sort_time", "id"),
+        Index("ix_images_sha256", "sha256"),
+    )
+
+
+class ImageTag(Base):
+    __tablename__ = "image_tags"
+
+    image_id: Mapped[str] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (Index("ix_image_tags_tenant_tag", "tenant_id", "tag", "image_id"),)
+
+
+class Collection(Base):
+    __tablename__ = "collections"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(String(5000), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_collections_tenant_name"),
+        Index("ix_collections_tenant_created", "tenant_id", "created_at", "id"),
+    )
+
+
+class CollectionImage(Base):
+    __tablename__ = "collection_images"
+
+    collection_id: Mapped[str] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    image_id: Mapped[str] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_collection_images_image", "image_id"),)

@@ -81,14 +81,12 @@ def _rate_limit_key() -> str:
     return principal.key_id or "operator" if principal else request.remote_addr or "unknown"
 
 
-def _not_limited(kind: str):
-    def exempt() -> bool:
-        if g.get("principal") is None:
-            return True  # public and refused requests spend no key's budget
-        is_read = request.method in READ_METHODS
-        return is_read != (kind == "read")
+def _is_read() -> bool:
+    return request.method in READ_METHODS
 
-    return exempt
+
+def _is_write() -> bool:
+    return request.method not in READ_METHODS
 
 
 def init_auth(app: Flask) -> None:
@@ -104,17 +102,15 @@ def init_auth(app: Flask) -> None:
     limiter = Limiter(
         key_func=_rate_limit_key,
         application_limits=[
-            ApplicationLimit(
-                lambda: config["RATELIMIT_READ"], scope="read", exempt_when=_not_limited("read")
-            ),
-            ApplicationLimit(
-                lambda: config["RATELIMIT_WRITE"], scope="write", exempt_when=_not_limited("write")
-            ),
+            ApplicationLimit(config["RATELIMIT_READ"], scope="read", exempt_when=_is_write),
+            ApplicationLimit(config["RATELIMIT_WRITE"], scope="write", exempt_when=_is_read),
         ],
         storage_uri=config.get("REDIS_URL") or "memory://",
         headers_enabled=True,
         enabled=config["RATELIMIT_ENABLED"],
         key_prefix="image-repo",
     )
+    # Public and refused requests spend no key's budget (and cost no lookup).
+    limiter.request_filter(lambda: g.get("principal") is None)
     limiter.init_app(app)
     app.extensions["image_repo"]["limiter"] = limiter

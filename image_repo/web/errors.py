@@ -66,7 +66,7 @@ DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
     domain.Conflict: 409,
     domain.PreconditionFailed: 412,
     domain.TooLarge: 413,
-    domain.QuotaExceeded: 413,
+    domain.QuotaExceeded: 409,
     domain.UnsupportedMedia: 415,
     domain.BackendUnavailable: 503,
 }

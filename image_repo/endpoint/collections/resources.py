@@ -1,0 +1,122 @@
+from flask.views import MethodView
+
+from image_repo import collections, images
+from image_repo.endpoint.images.resources import page_of_images
+from image_repo.endpoint.images.schemas import ImageListQuerySchema, ImagePageSchema
+from image_repo.permissions import IMAGES_DELETE, IMAGES_READ, IMAGES_WRITE
+from image_repo.web.auth import current_principal
+from image_repo.web.database import db_session
+from image_repo.web.paging import decode_cursor, encode_cursor
+
+from .blueprint import collections_bp
+from .schemas import (
+    CollectionCreateSchema,
+    CollectionListQuerySchema,
+    CollectionPageSchema,
+    CollectionSchema,
+    CollectionUpdateSchema,
+    MembershipSchema,
+)
+
+CURSOR_CONTEXT = "collections"
+
+
+def _tenant_id() -> str:
+    return current_principal().tenant_id
+
+
+def _view(collection) -> dict:
+    data = {
+        name: getattr(collection, name)
+        for name in ("id", "name", "description", "created_at", "updated_at")
+    }
+    data["image_count"] = collections.image_count(db_session(), collection)
+    return data
+
+
+def _collection(collection_id: str):
+    return collections.get_collection(db_session(), _tenant_id(), collection_id)
+
+
+@collections_bp.route("")
+class Collections(MethodView):
+    @collections_bp.operation("listCollections", permission=IMAGES_READ)
+    @collections_bp.arguments(CollectionListQuerySchema, location="query")
+    @collections_bp.response(200, CollectionPageSchema)
+    def get(self, args):
+        """List collections
+
+        Oldest first; pass `next_cursor` back as `cursor` for the next page.
+        """
+        items, after = collections.list_collections(
+            db_session(),
+            _tenant_id(),
+            after=decode_cursor(args.get("cursor"), CURSOR_CONTEXT),
+            limit=args["limit"],
+        )
+        return {
+            "items": [_view(c) for c in items],
+            "next_cursor": encode_cursor(after, CURSOR_CONTEXT),
+        }
+
+    @collections_bp.operation("createCollection", permission=IMAGES_WRITE, errors=(409,))
+    @collections_bp.arguments(CollectionCreateSchema)
+    @collections_bp.response(201, CollectionSchema)
+    def post(self, args):
+        """Create a collection"""
+        return _view(collections.create_collection(db_session(), _tenant_id(), **args))
+
+
+@collections_bp.route("/<string:collection_id>")
+class CollectionById(MethodView):
+    @collections_bp.operation("getCollection", permission=IMAGES_READ, errors=(404,))
+    @collections_bp.response(200, CollectionSchema)
+    def get(self, collection_id):
+        """Show a collection"""
+        return _view(_collection(collection_id))
+
+    @collections_bp.operation("updateCollection", permission=IMAGES_WRITE, errors=(404, 409))
+    @collections_bp.arguments(CollectionUpdateSchema)
+    @collections_bp.response(200, CollectionSchema)
+    def patch(self, changes, collection_id):
+        """Rename a collection or change its description"""
+        collection = _collection(collection_id)
+        return _view(collections.update_collection(db_session(), collection, changes))
+
+    @collections_bp.operation("deleteCollection", permission=IMAGES_DELETE, errors=(404,))
+    @collections_bp.response(204)
+    def delete(self, collection_id):
+        """Delete a collection (its images stay)"""
+        collections.delete_collection(db_session(), _collection(collection_id))
+
+
+@collections_bp.route("/<string:collection_id>/images")
+class CollectionImages(MethodView):
+    @collections_bp.operation("listCollectionImages", permission=IMAGES_READ, errors=(404,))
+    @collections_bp.arguments(ImageListQuerySchema, location="query")
+    @collections_bp.response(200, ImagePageSchema)
+    def get(self, args, collection_id):
+        """List a collection's images
+
+        The same filters, order and paging as listing all images.
+        """
+        collection = _collection(collection_id)
+        return page_of_images(args, collection_id=collection.id)
+
+
+@collections_bp.route("/<string:collection_id>/images/<string:image_id>")
+class CollectionImage(MethodView):
+    @collections_bp.operation("addImageToCollection", permission=IMAGES_WRITE, errors=(404,))
+    @collections_bp.response(200, MembershipSchema)
+    def put(self, collection_id, image_id):
+        """Add an image to a collection (idempotent)"""
+        collection = _collection(collection_id)
+        image = images.get_image(db_session(), _tenant_id(), image_id)
+        added = collections.add_image(db_session(), collection, image)
+        return {"collection_id": collection.id, "image_id": image.id, "added": added}
+
+    @collections_bp.operation("removeImageFromCollection", permission=IMAGES_WRITE, errors=(404,))
+    @collections_bp.response(204)
+    def delete(self, collection_id, image_id):
+        """Remove an image from a collection (the image stays)"""
+        collections.remove_image(db_session(), _collection(collection_id), image_id)

@@ -1,0 +1,47 @@
+import marshmallow as ma
+from marshmallow import validate
+
+from image_repo.endpoint.images.schemas import PageQuerySchema
+
+NAME = ma.fields.String(
+    required=True,
+    validate=validate.Length(min=1, max=200),
+    metadata={"description": "Unique name within the tenant.", "example": "Holidays 2024"},
+)
+
+
+class CollectionCreateSchema(ma.Schema):
+    name = NAME
+    description = ma.fields.String(allow_none=True, validate=validate.Length(max=5000))
+
+
+class CollectionUpdateSchema(ma.Schema):
+    name = ma.fields.String(validate=validate.Length(min=1, max=200))
+    description = ma.fields.String(allow_none=True, validate=validate.Length(max=5000))
+
+
+class CollectionSchema(ma.Schema):
+    id = ma.fields.String(required=True, metadata={"example": "col_a1b2c3d4e5f6g7h8j9k0"})
+    name = ma.fields.String(required=True)
+    description = ma.fields.String(allow_none=True, required=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+    updated_at = ma.fields.AwareDateTime(required=True)
+    image_count = ma.fields.Integer(required=True)
+
+
+class CollectionPageSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(CollectionSchema), required=True)
+    next_cursor = ma.fields.String(allow_none=True, required=True)
+
+
+class CollectionListQuerySchema(PageQuerySchema):
+    pass
+
+
+class MembershipSchema(ma.Schema):
+    collection_id = ma.fields.String(required=True)
+    image_id = ma.fields.String(required=True)
+    added = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "False when the image was in the collection already."},
+    )

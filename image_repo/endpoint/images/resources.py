@@ -1,0 +1,189 @@
+from flask import current_app, send_file, url_for
+from flask.views import MethodView
+from flask_smorest import abort
+
+from image_repo import images
+from image_repo.images import ImageFilter
+from image_repo.ingest import ImageFields, ingest
+from image_repo.permissions import IMAGES_DELETE, IMAGES_READ, IMAGES_WRITE
+from image_repo.storage import BlobNotFound, blob_key
+from image_repo.web.auth import current_principal
+from image_repo.web.database import db_session
+from image_repo.web.paging import decode_cursor, encode_cursor
+from image_repo.web.responses import BINARY_IMAGE_RESPONSES, if_match_tags, with_etag
+from image_repo.web.storage import blob_store
+
+from .blueprint import images_bp
+from .models import ImageModel, ImagePageModel
+from .schemas import (
+    FileQuerySchema,
+    ImageListQuerySchema,
+    ImagePageSchema,
+    ImageSchema,
+    ImageUpdateSchema,
+    ImageUploadSchema,
+    TimelineQuerySchema,
+    TimelineSchema,
+)
+
+UPLOAD_ERRORS = (409, 413, 415, 503)
+
+
+def _tenant_id() -> str:
+    return current_principal().tenant_id
+
+
+def page_of_images(args: dict, *, collection_id: str | None = None) -> ImagePageModel:
+    """One page of the tenant's images for list query ``args`` (shared with collections)."""
+    sort = args["sort"]
+    descending = sort.startswith("-")
+    filters = ImageFilter(
+        **{k: args[k] for k in ImageFilter.__dataclass_fields__ if k in args},
+        collection_id=collection_id,
+    )
+    # A cursor is only valid for the query that made it.
+    query = sorted((k, str(v)) for k, v in args.items() if k not in ("cursor", "limit"))
+    context = repr((query, collection_id))
+    page = images.list_images(
+        db_session(),
+        _tenant_id(),
+        filters=filters,
+        sort=sort.lstrip("-"),
+        descending=descending,
+        after=decode_cursor(args.get("cursor"), context),
+        limit=args["limit"],
+    )
+    return ImagePageModel(page.items, encode_cursor(page.next_after, context))
+
+
+@images_bp.route("")
+class Images(MethodView):
+    @images_bp.operation("listImages", permission=IMAGES_READ)
+    @images_bp.arguments(ImageListQuerySchema, location="query")
+    @images_bp.response(200, ImagePageSchema)
+    def get(self, args):
+        """List images
+
+        Newest first by default; filter by tag, format, dates, text, GPS or hash.
+        Pages are keyset-based: pass `next_cursor` back as `cursor`.
+        """
+        return page_of_images(args)
+
+    @images_bp.operation("uploadImage", permission=IMAGES_WRITE, errors=UPLOAD_ERRORS)
+    @images_bp.arguments(ImageUploadSchema, location="multipart")
+    @images_bp.response(201, ImageSchema, description="The image was stored.")
+    @images_bp.alt_response(
+        200, schema=ImageSchema, description="The tenant had these bytes already: that image."
+    )
+    def post(self, args):
+        """Upload an image
+
+        `multipart/form-data` with the file in `image`, plus optional title,
+        description, tags and taken_at. The file is checked by decoding it.
+        Bytes the tenant already has answer 200 with the existing image.
+        """
+        upload = args.pop("image")
+        config = current_app.config
+        result = ingest(
+            db_session(),
+            blob_store(),
+            tenant_id=_tenant_id(),
+            stream=upload.stream,
+            filename=upload.filename,
+            fields=ImageFields(**args),
+            max_bytes=config["MAX_UPLOAD_BYTES"],
+            max_pixels=config["MAX_PIXELS"],
+        )
+        location = {"Location": url_for("images.ImageById", image_id=result.image.id)}
+        return ImageModel(result.image), (201 if result.created else 200), location
+
+
+@images_bp.route("/timeline")
+class Timeline(MethodView):
+    @images_bp.operation("getTimeline", permission=IMAGES_READ)
+    @images_bp.arguments(TimelineQuerySchema, location="query")
+    @images_bp.response(200, TimelineSchema)
+    def get(self, args):
+        """Count images per year, month or day
+
+        By capture time, or upload time for images without one; newest period first.
+        """
+        buckets = images.timeline(db_session(), _tenant_id(), args["granularity"])
+        return {
+            "granularity": args["granularity"],
+            "buckets": [{"period": p, "count": c} for p, c in buckets],
+        }
+
+
+@images_bp.route("/<string:image_id>")
+class ImageById(MethodView):
+    @images_bp.operation("getImage", permission=IMAGES_READ, errors=(404,))
+    @images_bp.response(200, ImageSchema)
+    def get(self, image_id):
+        """Show an image's metadata
+
+        The `ETag` header goes back in `If-Match` to update safely.
+        """
+        image = images.get_image(db_session(), _tenant_id(), image_id)
+        return with_etag(ImageModel(image), images.etag_of(image))
+
+    @images_bp.operation("updateImage", permission=IMAGES_WRITE, errors=(404, 412))
+    @images_bp.arguments(ImageUpdateSchema)
+    @images_bp.response(200, ImageSchema)
+    def patch(self, changes, image_id):
+        """Update an image's title, description, tags or capture time
+
+        Send `If-Match` with the ETag you read to refuse lost updates (412).
+        """
+        session = db_session()
+        image = images.get_image(session, _tenant_id(), image_id)
+        image = images.update_image(session, image, changes, if_match=if_match_tags())
+        return with_etag(ImageModel(image), images.etag_of(image))
+
+    @images_bp.operation("deleteImage", permission=IMAGES_DELETE, errors=(404,))
+    @images_bp.response(204)
+    def delete(self, image_id):
+        """Delete an image
+
+        Its bytes are removed by `image-repo gc` once no image refers to them.
+        """
+        session = db_session()
+        images.delete_image(session, images.get_image(session, _tenant_id(), image_id))
+
+
+@images_bp.route("/<string:image_id>/file")
+class ImageFile(MethodView):
+    @images_bp.operation("getImageFile", permission=IMAGES_READ, errors=(404, 416))
+    @images_bp.arguments(FileQuerySchema, location="query")
+    @images_bp.doc(responses=BINARY_IMAGE_RESPONSES)
+    def get(self, args, image_id):
+        """Download the original file
+
+        Exactly the bytes uploaded. Supports Range (206), conditional GET
+        (If-None-Match / If-Modified-Since: 304) and HEAD.
+        """
+        image = images.get_image(db_session(), _tenant_id(), image_id)
+        key = blob_key(image.sha256)
+        path = blob_store().local_path(key)
+        if path is None or not path.exists():
+            try:
+                source = blob_store().open(key)
+            except BlobNotFound:
+                abort(404, message="The image's bytes are missing; an operator should run fsck.")
+        else:
+            source = path
+        response = send_file(
+            source,
+            mimetype=image.mime_type,
+            as_attachment=args["download"],
+            download_name=image.filename,
+            conditional=True,
+            etag=image.sha256,
+            last_modified=image.uploaded_at,
+            max_age=86400,
+        )
+        # The bytes never change, but they are a tenant's: private caches only.
+        response.cache_control.public = False
+        response.cache_control.private = True
+        response.cache_control.immutable = True
+        return response

@@ -1,0 +1,176 @@
+import marshmallow as ma
+from flask_smorest.fields import Upload
+from marshmallow import validate
+
+from image_repo.imaging.formats import ACCEPTED_FORMATS
+from image_repo.ingest import MAX_TAG_LENGTH, MAX_TAGS
+
+IMAGE_ID = {"description": "Opaque id of the image.", "example": "img_k3j5h6g7f8d9s0a1q2w3"}
+SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="A SHA-256 is 64 lower-case hex digits.")
+
+
+class TagsField(ma.fields.List):
+    """Tags from a JSON list, repeated form fields, or comma-separated values."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            ma.fields.String(validate=validate.Length(min=1, max=10 * MAX_TAG_LENGTH)),
+            validate=validate.Length(max=MAX_TAGS),
+            metadata={
+                "description": f"Up to {MAX_TAGS} tags of 1 to {MAX_TAG_LENGTH} characters; "
+                "a value with commas holds several.",
+                "example": ["holiday", "beach"],
+            },
+            **kwargs,
+        )
+
+
+class ImageFieldsMixin:
+    title = ma.fields.String(
+        allow_none=True,
+        validate=validate.Length(max=200),
+        metadata={"description": "Title (up to 200 characters).", "example": "Sunset at the pier"},
+    )
+    description = ma.fields.String(
+        allow_none=True,
+        validate=validate.Length(max=5000),
+        metadata={"description": "Free text (up to 5000 characters)."},
+    )
+    tags = TagsField()
+    taken_at = ma.fields.AwareDateTime(
+        allow_none=True,
+        metadata={
+            "description": "When the picture was taken (ISO-8601 with offset); "
+            "overrides the time found in EXIF."
+        },
+    )
+
+
+class ImageUploadSchema(ImageFieldsMixin, ma.Schema):
+    image = Upload(
+        required=True,
+        metadata={
+            "description": "The image file: JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP or MPO."
+        },
+    )
+
+
+class ImageUpdateSchema(ImageFieldsMixin, ma.Schema):
+    """Only these fields may change; everything else is the server's."""
+
+
+class ImageSchema(ma.Schema):
+    id = ma.fields.String(required=True, metadata=IMAGE_ID)
+    filename = ma.fields.String(required=True, metadata={"example": "IMG_0042.jpg"})
+    title = ma.fields.String(allow_none=True, required=True)
+    description = ma.fields.String(allow_none=True, required=True)
+    tags = ma.fields.List(ma.fields.String(), required=True)
+    taken_at = ma.fields.AwareDateTime(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Capture time with the camera's offset (UTC when unknown)."},
+    )
+    taken_at_offset_known = ma.fields.Boolean(required=True)
+    uploaded_at = ma.fields.AwareDateTime(required=True)
+    updated_at = ma.fields.AwareDateTime(required=True)
+    sha256 = ma.fields.String(required=True)
+    bytes = ma.fields.Integer(required=True)
+    format = ma.fields.String(required=True, metadata={"example": "JPEG"})
+    mime_type = ma.fields.String(required=True, metadata={"example": "image/jpeg"})
+    width = ma.fields.Integer(required=True, metadata={"description": "Width as displayed."})
+    height = ma.fields.Integer(required=True, metadata={"description": "Height as displayed."})
+    stored_width = ma.fields.Integer(required=True)
+    stored_height = ma.fields.Integer(required=True)
+    frames = ma.fields.Integer(required=True)
+    animated = ma.fields.Boolean(required=True)
+    color_mode = ma.fields.String(required=True, metadata={"example": "RGB"})
+    has_alpha = ma.fields.Boolean(required=True)
+    has_icc = ma.fields.Boolean(required=True)
+    orientation = ma.fields.Integer(required=True, metadata={"description": "EXIF orientation."})
+    camera_make = ma.fields.String(allow_none=True, required=True)
+    camera_model = ma.fields.String(allow_none=True, required=True)
+    lens = ma.fields.String(allow_none=True, required=True)
+    exposure_time = ma.fields.Float(allow_none=True, required=True, metadata={"description": "s"})
+    f_number = ma.fields.Float(allow_none=True, required=True)
+    iso = ma.fields.Integer(allow_none=True, required=True)
+    focal_length = ma.fields.Float(allow_none=True, required=True, metadata={"description": "mm"})
+    has_gps = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "The file carries GPS tags (a position may still be unreadable)."},
+    )
+    gps_latitude = ma.fields.Float(allow_none=True, required=True)
+    gps_longitude = ma.fields.Float(allow_none=True, required=True)
+    gps_altitude = ma.fields.Float(allow_none=True, required=True, metadata={"description": "m"})
+    blurhash = ma.fields.String(
+        allow_none=True, required=True, metadata={"description": "BlurHash placeholder."}
+    )
+    phash = ma.fields.String(
+        allow_none=True, required=True, metadata={"description": "64-bit perceptual hash, hex."}
+    )
+
+
+class ImagePageSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(ImageSchema), required=True)
+    next_cursor = ma.fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Pass as `cursor` for the next page; null on the last page."},
+    )
+
+
+class PageQuerySchema(ma.Schema):
+    limit = ma.fields.Integer(
+        load_default=50,
+        validate=validate.Range(min=1, max=200),
+        metadata={"description": "Items per page (1 to 200)."},
+    )
+    cursor = ma.fields.String(
+        validate=validate.Length(max=500),
+        metadata={"description": "`next_cursor` of the previous page."},
+    )
+
+
+class ImageListQuerySchema(PageQuerySchema):
+    tag = ma.fields.String(validate=validate.Length(min=1, max=MAX_TAG_LENGTH))
+    format = ma.fields.String(validate=validate.OneOf(sorted(ACCEPTED_FORMATS)))
+    taken_after = ma.fields.AwareDateTime(metadata={"description": "Taken at or after."})
+    taken_before = ma.fields.AwareDateTime(metadata={"description": "Taken before."})
+    uploaded_after = ma.fields.AwareDateTime()
+    uploaded_before = ma.fields.AwareDateTime()
+    q = ma.fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "Text to find in the title or file name (case-insensitive)."},
+    )
+    has_gps = ma.fields.Boolean(metadata={"description": "Only images with (or without) GPS tags."})
+    sha256 = ma.fields.String(validate=SHA256)
+    sort = ma.fields.String(
+        load_default="-uploaded_at",
+        validate=validate.OneOf(["uploaded_at", "-uploaded_at", "taken_at", "-taken_at"]),
+        metadata={
+            "description": "Order; `-` for newest first. `taken_at` uses the upload time "
+            "for images without a capture time."
+        },
+    )
+
+
+class TimelineQuerySchema(ma.Schema):
+    granularity = ma.fields.String(
+        load_default="month", validate=validate.OneOf(["year", "month", "day"])
+    )
+
+
+class TimelineBucketSchema(ma.Schema):
+    period = ma.fields.String(required=True, metadata={"example": "2024-05"})
+    count = ma.fields.Integer(required=True)
+
+
+class TimelineSchema(ma.Schema):
+    granularity = ma.fields.String(required=True)
+    buckets = ma.fields.List(ma.fields.Nested(TimelineBucketSchema), required=True)
+
+
+class FileQuerySchema(ma.Schema):
+    download = ma.fields.Boolean(
+        load_default=False,
+        metadata={"description": "Ask the browser to save the file rather than show it."},
+    )

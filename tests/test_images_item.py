@@ -1,0 +1,115 @@
+"""One image: metadata, the original file (HTTP caching, ranges), update, delete."""
+
+from __future__ import annotations
+
+import hashlib
+
+from images import png_bytes, upload
+
+
+def test_get_metadata_with_etag(client, tenant):
+    created = upload(client, tenant.headers(), png_bytes(1)).json
+    response = client.get(f"/images/{created['id']}", headers=tenant.headers("reader"))
+    assert response.status_code == 200
+    assert response.json == created
+    assert response.headers["ETag"].startswith('"')
+
+
+def test_unknown_image_is_404(client, tenant):
+    assert client.get("/images/img_nothere", headers=tenant.headers()).status_code == 404
+
+
+def test_file_download_headers(client, tenant):
+    data = png_bytes(2)
+    image = upload(client, tenant.headers(), data, "sunset.png").json
+    response = client.get(f"/images/{image['id']}/file", headers=tenant.headers("reader"))
+    assert response.status_code == 200
+    assert response.data == data
+    assert response.mimetype == "image/png"
+    assert int(response.headers["Content-Length"]) == len(data)
+    assert response.headers["ETag"] == f'"{hashlib.sha256(data).hexdigest()}"'
+    assert response.headers["Last-Modified"]
+    assert "private" in response.headers["Cache-Control"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Disposition"] == "inline; filename=sunset.png"
+    attachment = client.get(
+        f"/images/{image['id']}/file", query_string={"download": "true"}, headers=tenant.headers()
+    )
+    assert attachment.headers["Content-Disposition"].startswith("attachment;")
+
+
+def test_file_conditional_and_ranges(client, tenant):
+    data = png_bytes(3)
+    image = upload(client, tenant.headers(), data).json
+    url = f"/images/{image['id']}/file"
+    etag = client.get(url, headers=tenant.headers()).headers["ETag"]
+    not_modified = client.get(url, headers={**tenant.headers(), "If-None-Match": etag})
+    assert not_modified.status_code == 304 and not_modified.data == b""
+    part = client.get(url, headers={**tenant.headers(), "Range": "bytes=10-19"})
+    assert part.status_code == 206
+    assert part.data == data[10:20]
+    assert part.headers["Content-Range"] == f"bytes 10-19/{len(data)}"
+    tail = client.get(url, headers={**tenant.headers(), "Range": "bytes=-5"})
+    assert tail.status_code == 206 and tail.data == data[-5:]
+    beyond = client.get(url, headers={**tenant.headers(), "Range": f"bytes={len(data) + 10}-"})
+    assert beyond.status_code == 416
+    head = client.head(url, headers=tenant.headers())
+    assert head.status_code == 200 and head.data == b""
+    assert int(head.headers["Content-Length"]) == len(data)
+
+
+def test_unicode_filename_is_encoded_safely(client, tenant):
+    image = upload(client, tenant.headers(), png_bytes(4), "été à Zürich.png").json
+    disposition = client.get(f"/images/{image['id']}/file", headers=tenant.headers()).headers[
+        "Content-Disposition"
+    ]
+    assert "filename*=UTF-8''" in disposition
+    disposition.encode("latin-1")  # a header must be latin-1 safe
+
+
+def test_patch_updates_fields_and_etag(client, tenant):
+    image = upload(client, tenant.headers(), png_bytes(5), tags="a").json
+    url = f"/images/{image['id']}"
+    etag = client.get(url, headers=tenant.headers()).headers["ETag"]
+    changes = {
+        "title": "New",
+        "description": "D",
+        "tags": ["b", "c"],
+        "taken_at": "2019-07-01T08:00:00-04:00",
+    }
+    response = client.patch(
+        url, json=changes, headers={**tenant.headers("contributor"), "If-Match": etag}
+    )
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert body["title"] == "New" and body["tags"] == ["b", "c"]
+    assert body["taken_at"] == "2019-07-01T08:00:00-04:00"
+    assert response.headers["ETag"] != etag
+    stale = client.patch(
+        url, json={"title": "Lost"}, headers={**tenant.headers(), "If-Match": etag}
+    )
+    assert stale.status_code == 412
+    assert client.get(url, headers=tenant.headers()).json["title"] == "New"
+    # Without If-Match the update applies (last writer wins).
+    assert client.patch(url, json={"title": None}, headers=tenant.headers()).json["title"] is None
+
+
+def test_server_owned_fields_cannot_be_patched(client, tenant):
+    image = upload(client, tenant.headers(), png_bytes(6)).json
+    for field, value in (("sha256", "0" * 64), ("width", 1), ("id", "img_x"), ("bytes", 1)):
+        response = client.patch(
+            f"/images/{image['id']}", json={field: value}, headers=tenant.headers()
+        )
+        assert response.status_code == 422, field
+    assert client.get(f"/images/{image['id']}", headers=tenant.headers()).json == image
+
+
+def test_delete(client, tenant):
+    image = upload(client, tenant.headers(), png_bytes(7)).json
+    url = f"/images/{image['id']}"
+    assert client.delete(url, headers=tenant.headers("contributor")).status_code == 403
+    assert client.delete(url, headers=tenant.headers("editor")).status_code == 204
+    assert client.get(url, headers=tenant.headers()).status_code == 404
+    assert client.delete(url, headers=tenant.headers()).status_code == 404
+    # Uploading the same bytes again makes a new image.
+    assert upload(client, tenant.headers(), png_bytes(7)).status_code == 201

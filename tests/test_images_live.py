@@ -1,0 +1,121 @@
+"""Uploads through the real server: curl -F, httpie -f, and concurrent uploads of the same bytes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from conftest import TEST_DATABASE_URL, postgres_schema_url
+from corpus import corpus_path
+from live_server import gunicorn_server
+
+PHOTO = corpus_path("valid/hopper.jpg")
+
+
+def _cli(env: dict, *args: str) -> str:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_REPO_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "image_repo", *args],
+        env={**clean, **env}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param(
+            "postgresql", marks=pytest.mark.skipif(not TEST_DATABASE_URL, reason="no PostgreSQL")
+        ),
+    ]
+)
+def live(request, tmp_path):
+    """A gunicorn with two workers, its database migrated, and an editor key."""
+    env = {"IMAGE_REPO_DATA_DIR": str(tmp_path / "data")}
+    schema = None
+    if request.param == "postgresql":
+        from sqlalchemy import create_engine, text
+
+        schema = f"live_{os.urandom(6).hex()}"
+        admin = create_engine(TEST_DATABASE_URL)
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        env["IMAGE_REPO_DATABASE_URL"] = postgres_schema_url(schema)
+    _cli(env, "db", "upgrade")
+    _cli(env, "tenants", "create", "acme")
+    key = json.loads(
+        _cli(env, "keys", "create", "--tenant", "acme", "--group", "editor", "--json")
+    )["api_key"]
+    with gunicorn_server(env, workers=2) as base:
+        yield base, key
+    if schema:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_upload_with_curl(live):
+    base, key = live
+    result = subprocess.run(
+        ["curl", "-sS", "-H", f"Authorization: Bearer {key}", "-F", f"image=@{PHOTO}",
+         "-F", "title=From curl", "-F", "tags=a,b", f"{base}/images"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    body = json.loads(result.stdout)
+    assert body["title"] == "From curl" and body["tags"] == ["a", "b"] and body["format"] == "JPEG"
+
+
+def test_upload_list_fetch_patch_delete_with_httpie(live):
+    base, key = live
+    port = base.rsplit(":", 1)[1]
+    auth = f"Authorization:Bearer {key}"
+
+    def http(*args):
+        result = subprocess.run(
+            [sys.executable, "-m", "httpie", "--ignore-stdin", "--check-status", *args],
+            capture_output=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    created = json.loads(
+        http("-f", "POST", f":{port}/images", f"image@{PHOTO}", "title=From httpie", auth)
+    )
+    assert created["title"] == "From httpie"
+    listed = json.loads(http(f":{port}/images", "limit==10", auth))
+    assert [i["id"] for i in listed["items"]] == [created["id"]]
+    original = http(f":{port}/images/{created['id']}/file", auth)
+    assert original == PHOTO.read_bytes()
+    patched = json.loads(http("PATCH", f":{port}/images/{created['id']}", "title=Renamed", auth))
+    assert patched["title"] == "Renamed"
+    http("DELETE", f":{port}/images/{created['id']}", auth)
+
+
+def test_concurrent_uploads_of_the_same_bytes_make_one_image(live):
+    base, key = live
+    data = PHOTO.read_bytes()
+
+    def send(_):
+        return requests.post(
+            f"{base}/images",
+            files={"image": ("hopper.jpg", data, "image/jpeg")},
+            headers={"X-API-Key": key},
+            timeout=60,
+        )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(send, range(24)))
+    statuses = sorted(r.status_code for r in responses)
+    assert set(statuses) <= {200, 201}, statuses
+    assert statuses.count(201) == 1
+    assert len({r.json()["id"] for r in responses}) == 1
+    listed = requests.get(f"{base}/images", headers={"X-API-Key": key}, timeout=10).json()
+    assert len(listed["items"]) == 1
