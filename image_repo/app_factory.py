@@ -99,8 +99,11 @@ def _register_endpoints(api: Api) -> None:
     from .endpoint.keys.blueprint import keys_bp
     from .endpoint.landing import resources as _landing  # noqa: F401
     from .endpoint.landing.blueprint import landing_bp
+    from .endpoint.renditions import resources as _renditions  # noqa: F401
+    from .endpoint.renditions.blueprint import renditions_bp
     from .endpoint.tenants import resources as _tenants  # noqa: F401
     from .endpoint.tenants.blueprint import tenants_bp
 
-    for blueprint in (landing_bp, images_bp, collections_bp, keys_bp, tenants_bp):
+    blueprints = (landing_bp, images_bp, renditions_bp, collections_bp, keys_bp, tenants_bp)
+    for blueprint in blueprints:
         api.register_blueprint(blueprint)

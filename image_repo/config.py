@@ -100,6 +100,26 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("MAX_PIXELS", int, 100_000_000, "Largest accepted image, in pixels (larger: 413)."),
     Setting(
+        "THUMBNAIL_SIZES",
+        _json_object,
+        {"small": 128, "thumb": 256, "medium": 512, "large": 1024},
+        "JSON object of thumbnail preset name to long-edge pixels.",
+    ),
+    Setting("RENDER_MAX_SIDE", int, 4096, "Largest width or height a rendition may ask for."),
+    Setting(
+        "RENDER_ALLOW_UPSCALE",
+        _bool,
+        False,
+        "Let renditions ask for `upscale=true` (bigger than the original).",
+    ),
+    Setting("RENDER_DEFAULT_FORMAT", str, "webp", "Output format when a request names none."),
+    Setting(
+        "RENDER_BACKGROUND",
+        str,
+        "#ffffff",
+        "Colour transparent pixels become in formats without alpha (JPEG).",
+    ),
+    Setting(
         "AUTO_MIGRATE",
         _bool,
         False,

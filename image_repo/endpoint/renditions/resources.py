@@ -1,0 +1,131 @@
+from flask import current_app, request, send_file
+from flask.views import MethodView
+from flask_smorest import abort
+
+from image_repo import images, renditions
+from image_repo.endpoint.images.models import ImageModel
+from image_repo.imaging.render import RenderError, RenderParams, validate
+from image_repo.permissions import IMAGES_READ
+from image_repo.similar import similar_images
+from image_repo.storage import BlobNotFound
+from image_repo.web.auth import current_principal
+from image_repo.web.database import db_session
+from image_repo.web.locks import locks
+from image_repo.web.responses import BINARY_IMAGE_RESPONSES
+from image_repo.web.storage import blob_store
+
+from .blueprint import renditions_bp
+from .schemas import RenderQuerySchema, SimilarListSchema, SimilarQuerySchema, ThumbnailQuerySchema
+
+RENDITION_ERRORS = (404, 503)
+# A rendition never changes for its URL: caches may keep it for a year. Vary
+# keeps shared caches from answering one key's request with another's copy.
+CACHE_CONTROL = "public, max-age=31536000, immutable"
+
+
+def _params(args: dict) -> RenderParams:
+    config = current_app.config
+    if args.get("upscale") and not config["RENDER_ALLOW_UPSCALE"]:
+        abort(
+            422,
+            message="Upscaling is not allowed here.",
+            errors={"query": {"upscale": ["not allowed"]}},
+        )
+    args = {k: v for k, v in args.items() if v is not None}
+    args.setdefault("format", config["RENDER_DEFAULT_FORMAT"])
+    args.setdefault("background", config["RENDER_BACKGROUND"])
+    side = config["RENDER_MAX_SIDE"]
+    try:
+        return validate(RenderParams(**args), max_width=side, max_height=side)
+    except RenderError as exc:
+        abort(422, message="Bad rendition parameters.", errors={"query": exc.errors})
+
+
+def _send(image_id: str, params: RenderParams):
+    image = images.get_image(db_session(), current_principal().tenant_id, image_id)
+    etag = renditions.etag_for(image.sha256, params)
+    if request.if_none_match.contains(etag):
+        # The client has it: no storage round trip, no decode.
+        response = current_app.response_class(status=304)
+        response.set_etag(etag)
+        return _cache_headers(response)
+    store = blob_store()
+    try:
+        rendition = renditions.get_or_create(
+            store, locks(), image.sha256, params, max_pixels=current_app.config["MAX_PIXELS"]
+        )
+    except BlobNotFound:
+        abort(404, message="The image's bytes are missing; an operator should run fsck.")
+    path = store.local_path(rendition.key)
+    response = send_file(
+        path if path is not None else store.open(rendition.key),
+        mimetype=rendition.mime_type,
+        conditional=True,
+        etag=rendition.etag,
+        max_age=31536000,
+    )
+    response.headers["X-Rendition-Cache"] = "miss" if rendition.computed else "hit"
+    return _cache_headers(response)
+
+
+def _cache_headers(response):
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    response.vary.update(("Authorization", "X-API-Key"))
+    return response
+
+
+@renditions_bp.route("/<string:image_id>/thumbnail")
+class Thumbnail(MethodView):
+    @renditions_bp.operation("getThumbnail", permission=IMAGES_READ, errors=RENDITION_ERRORS)
+    @renditions_bp.arguments(ThumbnailQuerySchema, location="query")
+    @renditions_bp.doc(responses=BINARY_IMAGE_RESPONSES)
+    def get(self, args, image_id):
+        """Get a thumbnail
+
+        A named size on the long edge, upright, in sRGB, without metadata.
+        Made once, then served from the cache (`X-Rendition-Cache: hit`).
+        """
+        sizes = current_app.config["THUMBNAIL_SIZES"]
+        side = sizes.get(args["size"])
+        if side is None:
+            abort(
+                422,
+                message=f"Unknown thumbnail size {args['size']!r}; sizes: {', '.join(sizes)}.",
+                errors={"query": {"size": [f"must be one of {', '.join(sizes)}"]}},
+            )
+        return _send(
+            image_id, _params({"width": side, "height": side, "format": args.get("format")})
+        )
+
+
+@renditions_bp.route("/<string:image_id>/render")
+class Render(MethodView):
+    @renditions_bp.operation("renderImage", permission=IMAGES_READ, errors=RENDITION_ERRORS)
+    @renditions_bp.arguments(RenderQuerySchema, location="query")
+    @renditions_bp.doc(responses=BINARY_IMAGE_RESPONSES)
+    def get(self, args, image_id):
+        """Get a resized, cropped or converted copy
+
+        Width and height are of the upright image; `fit` says how it meets the box.
+        Never bigger than the original unless `upscale` is asked and allowed.
+        Animated sources give their first frame unless `animated=true`.
+        """
+        return _send(image_id, _params(args))
+
+
+@renditions_bp.route("/<string:image_id>/similar")
+class Similar(MethodView):
+    @renditions_bp.operation("listSimilarImages", permission=IMAGES_READ, errors=(404,))
+    @renditions_bp.arguments(SimilarQuerySchema, location="query")
+    @renditions_bp.response(200, SimilarListSchema)
+    def get(self, args, image_id):
+        """List images that look like this one
+
+        By perceptual hash, nearest first; the image itself is not listed.
+        """
+        session = db_session()
+        image = images.get_image(session, current_principal().tenant_id, image_id)
+        found = similar_images(
+            session, image, max_distance=args["max_distance"], limit=args["limit"]
+        )
+        return {"items": [{"distance": d, "image": ImageModel(i)} for d, i in found]}
