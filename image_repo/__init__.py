@@ -1,5 +1,13 @@
 """Image Repo: a self-hostable image repository served as a REST microservice."""
 
-from .app_factory import create_app
-
 __all__ = ["create_app"]
+
+
+def __getattr__(name: str):
+    # Lazy, so that importing a submodule (gunicorn's config module) does not
+    # import the whole app before it has set up the process environment.
+    if name == "create_app":
+        from .app_factory import create_app
+
+        return create_app
+    raise AttributeError(name)

@@ -18,6 +18,7 @@ from .web.auth import authorize, init_auth
 from .web.database import init_database
 from .web.docs import docs_assets_bp
 from .web.errors import register_error_handlers
+from .web.observability import init_observability
 from .web.storage import init_storage
 
 # Headers a browser client needs to read from cross-origin responses.
@@ -60,6 +61,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     init_database(app)
     init_storage(app)
+    # Observability first: its hooks time and log requests the access check refuses.
+    init_observability(app)
     # Access (authentication) must run before the rate limiter: budgets are per key.
     init_access(app, authorize)
     init_auth(app)
@@ -99,11 +102,21 @@ def _register_endpoints(api: Api) -> None:
     from .endpoint.keys.blueprint import keys_bp
     from .endpoint.landing import resources as _landing  # noqa: F401
     from .endpoint.landing.blueprint import landing_bp
+    from .endpoint.operations import resources as _operations  # noqa: F401
+    from .endpoint.operations.blueprint import operations_bp
     from .endpoint.renditions import resources as _renditions  # noqa: F401
     from .endpoint.renditions.blueprint import renditions_bp
     from .endpoint.tenants import resources as _tenants  # noqa: F401
     from .endpoint.tenants.blueprint import tenants_bp
 
-    blueprints = (landing_bp, images_bp, renditions_bp, collections_bp, keys_bp, tenants_bp)
+    blueprints = (
+        landing_bp,
+        images_bp,
+        renditions_bp,
+        collections_bp,
+        keys_bp,
+        tenants_bp,
+        operations_bp,
+    )
     for blueprint in blueprints:
         api.register_blueprint(blueprint)

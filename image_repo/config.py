@@ -100,6 +100,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("MAX_PIXELS", int, 100_000_000, "Largest accepted image, in pixels (larger: 413)."),
     Setting(
+        "METRICS_PUBLIC",
+        _bool,
+        True,
+        "Serve `/metrics` without a key (else it needs the operator key or `metrics:read`).",
+    ),
+    Setting(
         "THUMBNAIL_SIZES",
         _json_object,
         {"small": 128, "thumb": 256, "medium": 512, "large": 1024},

@@ -9,9 +9,18 @@ a bad setting stops the server with one line instead of a crash loop.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
+import tempfile
 
-from image_repo.config import ConfigError, load_config
+# Metrics from every worker: prometheus-client's multiprocess mode must be
+# chosen before it is first imported (image_repo imports it).
+_OWN_METRICS_DIR = None
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _OWN_METRICS_DIR = tempfile.mkdtemp(prefix="image-repo-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _OWN_METRICS_DIR
+
+from image_repo.config import ConfigError, load_config  # noqa: E402 - after the env set-up
 
 try:
     _config = load_config()
@@ -34,9 +43,10 @@ max_requests_jitter = 2000
 limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
-accesslog = "-"
+# The service writes one JSON line per request to stdout itself (never a
+# header, so never a key); gunicorn's own access log would repeat it.
+accesslog = None
 errorlog = "-"
-# The default access log format shows no headers, so no key can leak into it.
 forwarded_allow_ips = _config["FORWARDED_ALLOW_IPS"]
 
 
@@ -51,3 +61,17 @@ def on_starting(server) -> None:
             upgrade(engine)
         finally:
             engine.dispose()
+
+
+def child_exit(server, worker) -> None:
+    """Fold a dead worker's metrics into the totals (prometheus multiprocess mode)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    if _OWN_METRICS_DIR:
+        import shutil
+
+        shutil.rmtree(_OWN_METRICS_DIR, ignore_errors=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -50,6 +51,7 @@ class ImageFields:
 class IngestResult:
     image: Image
     created: bool
+    decode_seconds: float = 0.0  # time spent validating by decoding
 
 
 def clean_tags(tags: list[str]) -> list[str]:
@@ -175,7 +177,9 @@ def ingest(
     if existing is not None:
         return IngestResult(existing, created=False)
 
+    started = time.perf_counter()
     info = _validate(stream, max_pixels)
+    decode_seconds = time.perf_counter() - started
     tags = clean_tags(fields.tags)
     _check_quota(session, tenant_id, size)
 
@@ -196,8 +200,8 @@ def ingest(
         winner = _existing(session, tenant_id, sha)
         if winner is None:
             raise
-        return IngestResult(winner, created=False)
-    return IngestResult(image, created=True)
+        return IngestResult(winner, created=False, decode_seconds=decode_seconds)
+    return IngestResult(image, created=True, decode_seconds=decode_seconds)
 
 
 def _new_image(

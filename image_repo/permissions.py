@@ -16,9 +16,19 @@ IMAGES_DELETE = "images:delete"
 KEYS_MANAGE = "keys:manage"
 # Held only by the operator credential, never by a tenant's key.
 TENANTS_MANAGE = "tenants:manage"
+# Reading /metrics when it is not public: the operator, or groups given it.
+METRICS_READ = "metrics:read"
 
 ALL_PERMISSIONS = frozenset(
-    {ACCOUNT_READ, IMAGES_READ, IMAGES_WRITE, IMAGES_DELETE, KEYS_MANAGE, TENANTS_MANAGE}
+    {
+        ACCOUNT_READ,
+        IMAGES_READ,
+        IMAGES_WRITE,
+        IMAGES_DELETE,
+        KEYS_MANAGE,
+        TENANTS_MANAGE,
+        METRICS_READ,
+    }
 )
 
 _READER = [ACCOUNT_READ, IMAGES_READ]

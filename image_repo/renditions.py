@@ -10,6 +10,7 @@ Renditions live under their original's hash: ``gc`` removes them with it.
 from __future__ import annotations
 
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,6 +30,7 @@ class Rendition:
     mime_type: str
     etag: str
     computed: bool  # False when it came from the cache
+    render_seconds: float = 0.0
 
 
 def cache_key(sha256: str, params: RenderParams) -> str:
@@ -52,10 +54,12 @@ def get_or_create(
         with locks.hold(key):
             if store.exists(key):  # made by whoever held the lock before us
                 return Rendition(key, mime, etag, computed=False)
+            started = time.perf_counter()
             _compute(store, sha256, params, key, max_pixels)
+            seconds = time.perf_counter() - started
     except StorageError as exc:
         raise BackendUnavailable("The image store is not available.") from exc
-    return Rendition(key, mime, etag, computed=True)
+    return Rendition(key, mime, etag, computed=True, render_seconds=seconds)
 
 
 def _compute(

@@ -1,7 +1,9 @@
 """BlobStore contract suite, run against every backend (``blob_store`` fixture).
 
 Tests above the "local only" line use nothing but the BlobStore interface, so
-a new backend joins by adding a param to ``blob_store``.
+a new backend joins by adding a param to ``blob_store``. The S3 backend runs
+on moto's S3 server (``s3_server``), and is skipped where boto3 or moto is
+not installed.
 """
 
 from __future__ import annotations
@@ -9,10 +11,20 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from s3_server import (
+    CREDENTIALS,
+    REGION,
+    moto_server,
+    new_bucket,
+    raw_client,
+    reset,
+    s3_unavailable,
+)
 
 from image_repo.storage import (
     BlobNotFound,
@@ -32,15 +44,58 @@ from image_repo.storage.local import TEMP_PREFIX
 BIG = CHUNK_SIZE * 2 + 12345  # more than two chunks, not a multiple of the chunk size
 
 
-def _store(kind: str, tmp_path: Path) -> BlobStore:
-    if kind == "local":
-        return LocalBlobStore(tmp_path / "blobs")
-    raise AssertionError(kind)
+S3_MISSING = s3_unavailable()  # why S3 cannot be tested here, or None
+needs_s3 = pytest.mark.skipif(S3_MISSING is not None, reason=str(S3_MISSING))
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=needs_s3)])
 def blob_store(request, tmp_path) -> BlobStore:
-    return _store(request.param, tmp_path)
+    if request.param == "s3":
+        return request.getfixturevalue("s3_store")
+    return LocalBlobStore(tmp_path / "blobs")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """URL of a moto S3 server shared by the session's tests."""
+    if S3_MISSING:
+        pytest.skip(S3_MISSING)
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def s3_client(s3_endpoint):
+    """A plain boto3 client, to look at the bucket behind the store's back."""
+    return raw_client(s3_endpoint)
+
+
+@pytest.fixture(scope="session")
+def store_client(s3_endpoint):
+    """A client as S3BlobStore makes it, shared: making one costs ~0.1 s."""
+    return make_s3_store(s3_endpoint, "unused").client
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint, s3_client):
+    """A fresh, empty bucket; the server forgets it after the test."""
+    yield new_bucket(s3_client)
+    reset(s3_endpoint)
+
+
+def make_s3_store(endpoint: str | None, bucket: str, **options):
+    from image_repo.storage.s3 import S3BlobStore
+
+    if "client" not in options:
+        options.update(endpoint_url=endpoint, region=REGION, **CREDENTIALS)
+    options.setdefault("prefix", "blobs")
+    return S3BlobStore(bucket, **options)
+
+
+@pytest.fixture
+def s3_store(store_client, s3_bucket):
+    # Under a prefix, so that the contract suite checks it is stripped everywhere.
+    return make_s3_store(None, s3_bucket, client=store_client)
 
 
 def sha(data: bytes) -> str:
@@ -524,3 +579,269 @@ def test_local_file_system_failure_is_a_storage_error(local_store):
     with pytest.raises(StorageError):
         put_bytes(local_store, b"blocked")
     assert list(local_store.iter_keys()) == []
+
+
+# -- S3 only ------------------------------------------------------------------
+
+MiB = 1024 * 1024
+PART = 5 * MiB  # S3's (and moto's) smallest part but the last
+
+
+@pytest.fixture
+def s3_calls(store_client) -> list[tuple[str, int | None]]:
+    """The S3 operations made through ``store_client`` during the test, as
+    (name, body size)."""
+    calls: list[tuple[str, int | None]] = []
+
+    def note(params, model, **_):
+        body = params.get("Body")
+        calls.append((model.name, None if body is None else len(body)))
+
+    events = store_client.meta.events
+    events.register("before-parameter-build.s3.*", note, unique_id="s3_calls")
+    yield calls
+    events.unregister("before-parameter-build.s3.*", unique_id="s3_calls")
+
+
+def big_payload(n: int, seed: int) -> bytes:
+    """Like payload(), much faster for the multi-MiB blobs multipart needs."""
+    return random.Random(seed).randbytes(n)
+
+
+def operations(calls) -> list[str]:
+    return [name for name, _ in calls]
+
+
+def uploaded_parts(calls) -> list[int]:
+    return [size for name, size in calls if name == "UploadPart"]
+
+
+def stream_sha(stream) -> str:
+    digest = hashlib.sha256()
+    with stream:
+        while chunk := stream.read(CHUNK_SIZE):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def small_parts(store_client, s3_bucket):
+    """A store that goes multipart early."""
+    return make_s3_store(
+        None, s3_bucket, client=store_client, multipart_threshold=PART, part_size=PART
+    )
+
+
+def test_s3_multipart_upload_streams_in_parts(small_parts, s3_client, s3_calls):
+    data = big_payload(2 * PART + MiB + 123, seed=30)
+    key = key_for(data)
+    calls = s3_calls
+    stream = TrickleStream(data, step=300_000)
+    read_at_upload = []  # how far the input was read when each part went up
+    events = small_parts.client.meta.events
+    watch = "before-parameter-build.s3.UploadPart"
+    events.register(watch, lambda **_: read_at_upload.append(stream._data.tell()), "watch")
+    try:
+        assert small_parts.put(key, stream) == len(data)
+    finally:
+        events.unregister(watch, unique_id="watch")
+
+    assert operations(calls) == ["CreateMultipartUpload"] + ["UploadPart"] * 3 + [
+        "CompleteMultipartUpload"
+    ]
+    assert uploaded_parts(calls) == [PART, PART, MiB + 123]
+    # Streamed: never more than the part being sent was read ahead.
+    assert read_at_upload == [PART, 2 * PART, len(data)]
+    assert stream_sha(small_parts.open(key)) == sha(data)
+    assert small_parts.size(key) == len(data)
+    head = s3_client.head_object(Bucket=small_parts.bucket, Key="blobs/" + key)
+    assert head["ETag"].strip('"').endswith("-3")  # S3's mark of a 3-part object
+    with small_parts.open_range(key, PART - 10, PART + 10) as stream:
+        assert stream.read() == data[PART - 10 : PART + 11]
+
+
+@pytest.mark.parametrize(
+    "threshold, size, parts",
+    [
+        (PART, PART - 1, []),  # below the threshold: one PUT
+        (PART, PART, [PART]),  # at it: multipart, one part
+        (PART, 2 * PART, [PART, PART]),  # ends on a part boundary
+        (MiB, PART + 1000, [PART, 1000]),  # threshold below the part size
+        (2 * PART + MiB, 2 * PART + MiB - 1, []),
+        (2 * PART + MiB, 2 * PART + MiB, [PART, PART, MiB]),  # threshold above the part size
+    ],
+)
+def test_s3_threshold_and_part_sizes(store_client, s3_bucket, s3_calls, threshold, size, parts):
+    store = make_s3_store(
+        None, s3_bucket, client=store_client, multipart_threshold=threshold, part_size=PART
+    )
+    data = big_payload(size, seed=31)
+    put_bytes(store, data)
+    assert uploaded_parts(s3_calls) == parts
+    assert ("PutObject" in operations(s3_calls)) == (not parts)
+    assert stream_sha(store.open(key_for(data))) == sha(data)
+
+
+def test_s3_failing_stream_aborts_the_multipart_upload(small_parts, s3_client, s3_calls):
+    key = key_for(b"never complete")
+    calls = s3_calls
+    with pytest.raises(ConnectionResetError):
+        small_parts.put(key, FailingStream(2 * PART + 1000))
+    assert uploaded_parts(calls) == [PART, PART]  # parts went up before the failure
+    assert operations(calls)[-1] == "AbortMultipartUpload"
+    assert not small_parts.exists(key)
+    assert list(small_parts.iter_keys()) == []
+    bucket = small_parts.bucket
+    assert s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert s3_client.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+def test_s3_prefix_holds_every_object(store_client, s3_bucket, s3_client):
+    def store(prefix: str):
+        return make_s3_store(None, s3_bucket, client=store_client, prefix=prefix)
+
+    key = put_bytes(store("/tenant-a/blobs/"), b"prefixed")
+    listed = s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"]
+    assert [item["Key"] for item in listed] == [f"tenant-a/blobs/{key}"]
+    # The same folder however the prefix is spelt; strays in it are skipped.
+    s3_client.put_object(Bucket=s3_bucket, Key="tenant-a/blobs/README", Body=b"not a blob")
+    s3_client.put_object(Bucket=s3_bucket, Key=f"tenant-a/blobs/{key}.bak", Body=b"no")
+    assert list(store("tenant-a/blobs").iter_keys()) == [key]
+    assert store("tenant-a/blobs").exists(key)
+    # Other prefixes (and the bare bucket) see none of it.
+    assert not store("tenant-b").exists(key)
+    assert list(store("tenant-b").iter_keys()) == []
+    assert list(store("").iter_keys()) == []
+
+
+def test_s3_presigned_url_serves_the_bytes(s3_store):
+    import requests
+
+    data = payload(100_000, seed=32)
+    key = put_bytes(s3_store, data)
+    url = s3_store.presigned_url(
+        key,
+        expires_in=60,
+        response_content_type="image/png",
+        response_content_disposition='attachment; filename="a.png"',
+    )
+    response = requests.get(url, timeout=10)
+    assert response.status_code == 200
+    assert response.content == data
+    assert response.headers["Content-Type"] == "image/png"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="a.png"'
+    partial = requests.get(url, headers={"Range": "bytes=10-19"}, timeout=10)
+    assert partial.status_code == 206
+    assert partial.content == data[10:20]
+    assert "X-Amz-Signature=" in url  # SigV4, which every region and imitator accepts
+
+
+def test_s3_presigned_url_checks_its_arguments(s3_store):
+    with pytest.raises(InvalidKey):
+        s3_store.presigned_url("../etc/passwd")
+    for bad in (0, 8 * 24 * 3600):
+        with pytest.raises(ValueError):
+            s3_store.presigned_url(key_for(b"x"), expires_in=bad)
+
+
+def test_s3_streams_report_their_length(s3_store):
+    data = payload(5000, seed=33)
+    key = put_bytes(s3_store, data)
+    with s3_store.open(key) as stream:
+        assert stream.length == 5000
+    with s3_store.open_range(key, 4000, 10_000) as stream:
+        assert stream.length == 1000
+        assert stream.read() == data[4000:]
+
+
+@needs_s3
+def test_s3_dead_endpoint_is_a_storage_error(tmp_path):
+    from live_server import free_port
+
+    store = make_s3_store(
+        f"http://127.0.0.1:{free_port()}", "nowhere", connect_timeout=0.5, max_attempts=1
+    )
+    key = key_for(b"x")
+    calls = [
+        lambda: store.put(key, io.BytesIO(b"x")),
+        lambda: store.open(key),
+        lambda: store.open_range(key, 0, 0),
+        lambda: store.size(key),
+        lambda: store.exists(key),
+        lambda: store.delete(key),
+        lambda: list(store.iter_keys()),
+        lambda: store.cleanup_temp(timedelta(0)),
+        store.check,
+    ]
+    started = datetime.now(UTC)
+    for call in calls:
+        with pytest.raises(StorageError, match=r"127\.0\.0\.1"):
+            call()
+    assert datetime.now(UTC) - started < timedelta(seconds=10)
+
+
+def test_s3_missing_bucket_is_a_storage_error(s3_endpoint, store_client):
+    store = make_s3_store(None, "no-such-bucket", client=store_client)
+    with pytest.raises(StorageError, match="NoSuchBucket"):
+        put_bytes(store, b"lost")
+    with pytest.raises(StorageError, match="no-such-bucket"):
+        store.check()
+
+
+def test_s3_check_passes_on_a_usable_bucket(s3_store):
+    s3_store.check()
+
+
+def test_s3_cleanup_temp_aborts_stale_uploads(s3_store, s3_client):
+    bucket = s3_store.bucket
+    mine = f"blobs/{key_for(b'crashed')}"
+    foreign = f"elsewhere/{key_for(b'crashed')}"
+    for name in (mine, foreign):
+        s3_client.create_multipart_upload(Bucket=bucket, Key=name)
+    # moto dates every upload 2010-11-10: only a century is "too young" here.
+    assert s3_store.cleanup_temp(timedelta(days=36500)) == 0
+    assert s3_store.cleanup_temp(timedelta(0)) == 1
+    left = s3_client.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    assert [upload["Key"] for upload in left] == [foreign]
+
+
+def test_s3_config_from_aws_environment(monkeypatch, s3_endpoint, s3_bucket):
+    from image_repo.storage import S3BlobStore
+
+    for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", CREDENTIALS["access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", CREDENTIALS["secret_access_key"])
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    store = S3BlobStore(s3_bucket)
+    key = put_bytes(store, b"configured by the environment")
+    assert list(store.iter_keys()) == [key]
+
+
+@needs_s3
+def test_s3_rejects_parts_smaller_than_s3_allows():
+    from image_repo.storage.s3 import S3BlobStore
+
+    with pytest.raises(ValueError, match="part_size"):
+        S3BlobStore("bucket", part_size=PART - 1, client=object())
+
+
+@needs_s3
+def test_s3_read_failure_is_a_storage_error():
+    from botocore.exceptions import ResponseStreamingError
+
+    from image_repo.storage.s3 import S3ObjectStream
+
+    class BrokenBody:
+        def read(self, amt=None):
+            raise ResponseStreamingError(error="connection reset")
+
+        def close(self):
+            pass
+
+    with (
+        pytest.raises(StorageError, match="connection reset"),
+        S3ObjectStream(BrokenBody(), 10, key_for(b"x")) as stream,
+    ):
+        stream.read(5)

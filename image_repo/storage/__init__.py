@@ -19,9 +19,20 @@ __all__ = [
     "InvalidKey",
     "InvalidRange",
     "LocalBlobStore",
+    "S3BlobStore",
     "StorageError",
     "blob_key",
     "rendition_key",
     "rendition_prefix",
     "validate_key",
 ]
+
+
+def __getattr__(name: str):
+    # The S3 backend imports boto3, slow to load and useless to a one-box
+    # install: it is loaded on first use of the name only.
+    if name == "S3BlobStore":
+        from .s3 import S3BlobStore
+
+        return S3BlobStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -45,7 +45,7 @@ def _check_access() -> None:
     if access is None:
         log.error("route %s declares no access; refusing", request.endpoint)
         abort(403, message="This operation is not available.")
-    if access.public:
+    if access.public or (access.public_when and current_app.config.get(access.public_when)):
         return
     authorize = current_app.extensions["image_repo"].get("authorize")
     if authorize is None:

@@ -42,6 +42,8 @@ class Access:
 
     permission: str
     operation_id: str
+    # A config key that, when true, opens the operation to everyone.
+    public_when: str | None = None
 
     @property
     def public(self) -> bool:
@@ -100,20 +102,23 @@ class Blueprint(flask_smorest.Blueprint):
         *,
         permission: str,
         errors: Iterable[int] = (),
+        public_when: str | None = None,
     ) -> Callable[[Callable], Callable]:
         """Declare an operation's id, its access and its error responses.
 
         ``permission`` is a permission name from the group map, or ``PUBLIC``.
+        ``public_when`` names a setting that, when true, makes it public.
         ``errors`` lists the other error statuses the operation can answer
         (422 for bad parameters is added by flask-smorest itself).
         """
-        access = Access(permission, operation_id)
+        access = Access(permission, operation_id, public_when)
         codes = set(errors)
         manual_doc: dict = {"operationId": operation_id}
         if access.public:
             manual_doc["security"] = []
         else:
-            manual_doc["security"] = SECURITY_REQUIREMENT
+            # With public_when the key is optional: {} means "no key".
+            manual_doc["security"] = ([{}] if public_when else []) + SECURITY_REQUIREMENT
             codes |= {401, 403, 429}
 
         def decorator(func: Callable) -> Callable:

@@ -14,14 +14,14 @@ from flask import Flask, current_app, g, request
 from flask_limiter import ApplicationLimit, Limiter
 from flask_smorest import abort
 
-from ..permissions import TENANTS_MANAGE, group_map
+from ..permissions import METRICS_READ, TENANTS_MANAGE, group_map
 from ..tenancy import Principal, authenticate
 from .api import Access
 from .database import db_session
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="image-repo", charset="UTF-8"'}
 OPERATOR = Principal(
-    tenant_id=None, key_id=None, group=None, permissions=frozenset({TENANTS_MANAGE})
+    tenant_id=None, key_id=None, group=None, permissions=frozenset({TENANTS_MANAGE, METRICS_READ})
 )
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -9,6 +9,7 @@ from image_repo.permissions import IMAGES_DELETE, IMAGES_READ, IMAGES_WRITE
 from image_repo.storage import BlobNotFound, blob_key
 from image_repo.web.auth import current_principal
 from image_repo.web.database import db_session
+from image_repo.web.observability import metrics
 from image_repo.web.paging import decode_cursor, encode_cursor
 from image_repo.web.responses import BINARY_IMAGE_RESPONSES, if_match_tags, with_etag
 from image_repo.web.storage import blob_store
@@ -94,6 +95,10 @@ class Images(MethodView):
             max_bytes=config["MAX_UPLOAD_BYTES"],
             max_pixels=config["MAX_PIXELS"],
         )
+        if result.created:
+            observed = metrics()
+            observed.uploaded_bytes.inc(result.image.bytes)
+            observed.decode_seconds.labels("upload").observe(result.decode_seconds)
         location = {"Location": url_for("images.ImageById", image_id=result.image.id)}
         return ImageModel(result.image), (201 if result.created else 200), location
 

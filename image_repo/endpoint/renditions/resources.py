@@ -11,6 +11,7 @@ from image_repo.storage import BlobNotFound
 from image_repo.web.auth import current_principal
 from image_repo.web.database import db_session
 from image_repo.web.locks import locks
+from image_repo.web.observability import metrics
 from image_repo.web.responses import BINARY_IMAGE_RESPONSES
 from image_repo.web.storage import blob_store
 
@@ -46,6 +47,7 @@ def _send(image_id: str, params: RenderParams):
     etag = renditions.etag_for(image.sha256, params)
     if request.if_none_match.contains(etag):
         # The client has it: no storage round trip, no decode.
+        metrics().rendition_cache.labels("hit").inc()
         response = current_app.response_class(status=304)
         response.set_etag(etag)
         return _cache_headers(response)
@@ -56,6 +58,10 @@ def _send(image_id: str, params: RenderParams):
         )
     except BlobNotFound:
         abort(404, message="The image's bytes are missing; an operator should run fsck.")
+    observed = metrics()
+    observed.rendition_cache.labels("miss" if rendition.computed else "hit").inc()
+    if rendition.computed:
+        observed.decode_seconds.labels("render").observe(rendition.render_seconds)
     path = store.local_path(rendition.key)
     response = send_file(
         path if path is not None else store.open(rendition.key),

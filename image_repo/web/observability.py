@@ -1,0 +1,151 @@
+"""Request ids, one JSON log line per request, and Prometheus metrics.
+
+Metrics work across gunicorn's worker processes through prometheus-client's
+multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` is set (the gunicorn
+config module sets it); otherwise each app keeps its own registry, so two
+apps in one process share nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+
+from flask import Flask, current_app, g, request
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+from .access import access_for
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+access_log = logging.getLogger("image_repo.access")
+
+
+class StdoutHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout is at the time (test runners swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.registry = registry
+        labels = ["operation", "method", "status"]
+        self.requests = Counter(
+            "image_repo_requests", "Requests answered.", labels, registry=registry
+        )
+        self.latency = Histogram(
+            "image_repo_request_duration_seconds",
+            "Time to answer a request.",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.uploaded_bytes = Counter(
+            "image_repo_uploaded_bytes", "Bytes of newly stored originals.", registry=registry
+        )
+        self.rendition_cache = Counter(
+            "image_repo_rendition_cache", "Rendition requests by cache result.", ["result"],
+            registry=registry,
+        )  # fmt: skip
+        self.decode_seconds = Histogram(
+            "image_repo_decode_seconds",
+            "Time spent decoding images.",
+            ["kind"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+
+
+def metrics() -> Metrics:
+    return current_app.extensions["image_repo"]["metrics"]
+
+
+def render_metrics() -> bytes:
+    if _multiprocess():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(metrics().registry)
+
+
+def _multiprocess() -> bool:
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def _request_id() -> str:
+    given = request.headers.get("X-Request-ID", "")
+    return given if REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def _operation() -> str:
+    if request.endpoint is None:
+        return "unmatched"
+    access = access_for(current_app, request.endpoint, request.method)
+    return access.operation_id if access else request.endpoint
+
+
+def init_observability(app: Flask) -> None:
+    # In multiprocess mode the values live in files, not in a registry.
+    app.extensions["image_repo"]["metrics"] = Metrics(
+        None if _multiprocess() else CollectorRegistry()
+    )
+    if not access_log.handlers:
+        handler = StdoutHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access_log.addHandler(handler)
+        access_log.setLevel(logging.INFO)
+        access_log.propagate = False
+
+    @app.before_request
+    def _start() -> None:
+        g.started = time.perf_counter()
+        g.request_id = _request_id()
+
+    @app.after_request
+    def _finish(response):
+        started = g.get("started")
+        request_id = g.get("request_id") or _request_id()
+        response.headers["X-Request-ID"] = request_id
+        if started is None:
+            return response
+        duration = time.perf_counter() - started
+        operation = _operation()
+        labels = (operation, request.method, str(response.status_code))
+        m = metrics()
+        m.requests.labels(*labels).inc()
+        m.latency.labels(*labels).observe(duration)
+        principal = g.get("principal")
+        access_log.info(
+            json.dumps(
+                {
+                    "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "request_id": request_id,
+                    "method": request.method,
+                    "route": request.url_rule.rule if request.url_rule else None,
+                    "operation": operation,
+                    "status": response.status_code,
+                    "duration_ms": round(duration * 1000, 2),
+                    "tenant_id": principal.tenant_id if principal else None,
+                    "key_id": principal.key_id if principal else None,
+                    "remote_addr": request.remote_addr,
+                }
+            )
+        )
+        return response

@@ -1,0 +1,107 @@
+"""Swagger UI in a real browser: authorize, upload a file with Try it out, list it.
+
+Drives headless Debian Chromium (Playwright) against a real gunicorn. The page
+may reach loopback only: the docs must work with no internet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from browser import loopback_only_browser, require_browser
+from corpus import corpus_path
+from live_server import gunicorn_server
+
+PHOTO = corpus_path("valid/hopper.jpg")
+TITLE = "Uploaded from Swagger UI"
+
+
+def _cli(env: dict, *args: str) -> str:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_REPO_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "image_repo", *args],
+        env={**clean, **env}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def live(tmp_path):
+    """A gunicorn on a migrated SQLite database, and an editor key of its tenant."""
+    require_browser()  # skip before starting anything
+    env = {"IMAGE_REPO_DATA_DIR": str(tmp_path / "data")}
+    _cli(env, "db", "upgrade")
+    _cli(env, "tenants", "create", "acme")
+    key = json.loads(
+        _cli(env, "keys", "create", "--tenant", "acme", "--group", "editor", "--json")
+    )["api_key"]
+    with gunicorn_server(env, workers=2, log_path=tmp_path / "gunicorn.log") as base:
+        yield base, key
+
+
+def _open_operation(page, expect, operation_id: str):
+    """Expand an operation and switch it to Try it out (unless the docs start there)."""
+    op = page.locator(f"[id$='-{operation_id}'].opblock")
+    op.locator(".opblock-summary-control").click()
+    expect(op.locator(".try-out__btn").first).to_be_visible()
+    try_it_out = op.get_by_role("button", name="Try it out")
+    if try_it_out.count():
+        try_it_out.click()
+    expect(op.get_by_role("button", name="Execute")).to_be_visible()
+    return op
+
+
+def _execute(op, expect, status: str) -> dict:
+    """Click Execute; return the JSON body the page shows once it shows ``status``."""
+    op.get_by_role("button", name="Execute").click()
+    live = op.locator(".live-responses-table")
+    expect(live.locator("tbody tr.response .response-col_status")).to_have_text(status)
+    return json.loads(live.locator(".highlight-code pre").first.inner_text())
+
+
+def test_authorize_upload_and_list_from_swagger_ui(live, tmp_path):
+    base, key = live
+    sync_api = require_browser()
+    expect = sync_api.expect
+    screenshot = tmp_path / "swagger-ui.png"
+
+    with loopback_only_browser(tmp_path / "chromium-profile") as browser:
+        page = browser.page
+        try:
+            page.goto(f"{base}/docs")
+
+            # Authorize with the API-key scheme (X-API-Key).
+            page.locator("button.authorize").first.click()
+            scheme = page.locator(".auth-container").filter(has_text="ApiKeyHeader")
+            scheme.locator("input[type=text]").fill(key)
+            scheme.get_by_role("button", name="Apply credentials").click()
+            expect(scheme.get_by_role("button", name="Remove authorization")).to_be_visible()
+            page.locator(".modal-ux .close-modal").click()
+            expect(page.locator(".modal-ux")).to_have_count(0)
+
+            # POST /images: a corpus file in the `image` input, a title.
+            upload = _open_operation(page, expect, "uploadImage")
+            upload.locator("tr[data-property-name=image] input[type=file]").set_input_files(PHOTO)
+            upload.locator("tr[data-property-name=title] input[type=text]").fill(TITLE)
+            created = _execute(upload, expect, "201")
+            assert created["title"] == TITLE
+            assert created["filename"] == PHOTO.name
+            assert created["bytes"] == PHOTO.stat().st_size
+
+            # GET /images lists it.
+            listing = _open_operation(page, expect, "listImages")
+            listed = _execute(listing, expect, "200")
+            assert created["id"] in [item["id"] for item in listed["items"]]
+        finally:
+            page.screenshot(path=screenshot, full_page=True)
+            print(f"Swagger UI screenshot: {screenshot}")
+
+        assert browser.blocked == [], f"the docs tried to reach beyond loopback: {browser.blocked}"
+        assert browser.page_errors == [], (
+            f"JavaScript errors on the docs page: {browser.page_errors}"
+        )
