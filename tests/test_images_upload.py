@@ -226,3 +226,19 @@ def test_exif_metadata_is_extracted(client, tenant):
     assert response.status_code == 201
     assert body["camera_make"] is not None
     assert body["taken_at"] is not None
+
+
+def test_empty_form_fields_mean_not_given(client, tenant):
+    # Swagger UI sends cleared fields as empty strings.
+    form = {
+        "image": (io.BytesIO(png_bytes(15)), "a.png"),
+        "title": "",
+        "description": "",
+        "tags": "",
+        "taken_at": "",
+    }
+    response = client.post("/images", data=form, headers=tenant.headers())
+    assert response.status_code == 201, response.json
+    body = response.json
+    assert body["title"] is None and body["description"] is None
+    assert body["tags"] == [] and body["taken_at"] is None

@@ -11,7 +11,14 @@ from image_repo.web.auth import current_principal
 from image_repo.web.database import db_session
 from image_repo.web.observability import metrics
 from image_repo.web.paging import decode_cursor, encode_cursor
-from image_repo.web.responses import BINARY_IMAGE_RESPONSES, if_match_tags, with_etag
+from image_repo.web.responses import (
+    BINARY_IMAGE_RESPONSES,
+    ETAG_HEADER,
+    FileRequestHeaders,
+    IfMatchHeader,
+    if_match_tags,
+    with_etag,
+)
 from image_repo.web.storage import blob_store
 
 from .blueprint import images_bp
@@ -123,7 +130,7 @@ class Timeline(MethodView):
 @images_bp.route("/<string:image_id>")
 class ImageById(MethodView):
     @images_bp.operation("getImage", permission=IMAGES_READ, errors=(404,))
-    @images_bp.response(200, ImageSchema)
+    @images_bp.response(200, ImageSchema, headers=ETAG_HEADER)
     def get(self, image_id):
         """Show an image's metadata
 
@@ -134,8 +141,9 @@ class ImageById(MethodView):
 
     @images_bp.operation("updateImage", permission=IMAGES_WRITE, errors=(404, 412))
     @images_bp.arguments(ImageUpdateSchema)
-    @images_bp.response(200, ImageSchema)
-    def patch(self, changes, image_id):
+    @images_bp.arguments(IfMatchHeader, location="headers", as_kwargs=True)
+    @images_bp.response(200, ImageSchema, headers=ETAG_HEADER)
+    def patch(self, changes, image_id, if_match=None):
         """Update an image's title, description, tags or capture time
 
         Send `If-Match` with the ETag you read to refuse lost updates (412).
@@ -160,8 +168,9 @@ class ImageById(MethodView):
 class ImageFile(MethodView):
     @images_bp.operation("getImageFile", permission=IMAGES_READ, errors=(404, 416))
     @images_bp.arguments(FileQuerySchema, location="query")
+    @images_bp.arguments(FileRequestHeaders, location="headers", as_kwargs=True)
     @images_bp.doc(responses=BINARY_IMAGE_RESPONSES)
-    def get(self, args, image_id):
+    def get(self, args, image_id, if_none_match=None, range=None):
         """Download the original file
 
         Exactly the bytes uploaded. Supports Range (206), conditional GET

@@ -18,14 +18,58 @@ class TagsField(ma.fields.List):
             validate=validate.Length(max=MAX_TAGS),
             metadata={
                 "description": f"Up to {MAX_TAGS} tags of 1 to {MAX_TAG_LENGTH} characters; "
-                "a value with commas holds several.",
-                "example": ["holiday", "beach"],
+                "a value with commas holds several."
             },
             **kwargs,
         )
 
 
-class ImageFieldsMixin:
+class DropEmptyFormFields:
+    """Empty form fields mean "not given" (Swagger UI's form sends cleared fields empty)."""
+
+    @ma.pre_load
+    def _drop_empty(self, data, **kwargs):
+        result = {}
+        for key in data:
+            value = data[key]
+            if isinstance(value, list):
+                value = [item for item in value if item != ""]
+                if not value:
+                    continue
+            elif isinstance(value, str) and value == "":
+                continue
+            result[key] = value
+        return result
+
+
+class ImageUploadSchema(DropEmptyFormFields, ma.Schema):
+    """A multipart form: fields are text or absent (multipart has no null)."""
+
+    image = Upload(
+        required=True,
+        metadata={
+            "description": "The image file: JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP or MPO."
+        },
+    )
+    title = ma.fields.String(
+        validate=validate.Length(max=200), metadata={"description": "Title (up to 200 characters)."}
+    )
+    description = ma.fields.String(
+        validate=validate.Length(max=5000),
+        metadata={"description": "Free text (up to 5000 characters)."},
+    )
+    tags = TagsField()
+    taken_at = ma.fields.AwareDateTime(
+        metadata={
+            "description": "When the picture was taken (ISO-8601 with offset); "
+            "overrides the time found in EXIF."
+        },
+    )
+
+
+class ImageUpdateSchema(ma.Schema):
+    """Only these fields may change; everything else is the server's. null clears a field."""
+
     title = ma.fields.String(
         allow_none=True,
         validate=validate.Length(max=200),
@@ -36,27 +80,11 @@ class ImageFieldsMixin:
         validate=validate.Length(max=5000),
         metadata={"description": "Free text (up to 5000 characters)."},
     )
-    tags = TagsField()
+    tags = TagsField(allow_none=True)
     taken_at = ma.fields.AwareDateTime(
         allow_none=True,
-        metadata={
-            "description": "When the picture was taken (ISO-8601 with offset); "
-            "overrides the time found in EXIF."
-        },
+        metadata={"description": "When the picture was taken (ISO-8601 with offset)."},
     )
-
-
-class ImageUploadSchema(ImageFieldsMixin, ma.Schema):
-    image = Upload(
-        required=True,
-        metadata={
-            "description": "The image file: JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP or MPO."
-        },
-    )
-
-
-class ImageUpdateSchema(ImageFieldsMixin, ma.Schema):
-    """Only these fields may change; everything else is the server's."""
 
 
 class ImageSchema(ma.Schema):
@@ -148,7 +176,8 @@ class ImageListQuerySchema(PageQuerySchema):
         validate=validate.OneOf(["uploaded_at", "-uploaded_at", "taken_at", "-taken_at"]),
         metadata={
             "description": "Order; `-` for newest first. `taken_at` uses the upload time "
-            "for images without a capture time."
+            "for images without a capture time.",
+            "x-enum-varnames": ["UPLOADED_AT", "UPLOADED_AT_DESC", "TAKEN_AT", "TAKEN_AT_DESC"],
         },
     )
 

@@ -25,9 +25,9 @@ class KeySchema(ma.Schema):
     name = ma.fields.String(required=True)
     group = ma.fields.String(required=True)
     created_at = ma.fields.AwareDateTime(required=True)
-    expires_at = ma.fields.AwareDateTime(allow_none=True)
-    last_used_at = ma.fields.AwareDateTime(allow_none=True)
-    revoked_at = ma.fields.AwareDateTime(allow_none=True)
+    expires_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+    last_used_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+    revoked_at = ma.fields.AwareDateTime(allow_none=True, required=True)
 
 
 class NewKeySchema(KeySchema):

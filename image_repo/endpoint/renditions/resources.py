@@ -12,7 +12,7 @@ from image_repo.web.auth import current_principal
 from image_repo.web.database import db_session
 from image_repo.web.locks import locks
 from image_repo.web.observability import metrics
-from image_repo.web.responses import BINARY_IMAGE_RESPONSES
+from image_repo.web.responses import BINARY_IMAGE_RESPONSES, IfNoneMatchHeader
 from image_repo.web.storage import blob_store
 
 from .blueprint import renditions_bp
@@ -84,8 +84,9 @@ def _cache_headers(response):
 class Thumbnail(MethodView):
     @renditions_bp.operation("getThumbnail", permission=IMAGES_READ, errors=RENDITION_ERRORS)
     @renditions_bp.arguments(ThumbnailQuerySchema, location="query")
+    @renditions_bp.arguments(IfNoneMatchHeader, location="headers", as_kwargs=True)
     @renditions_bp.doc(responses=BINARY_IMAGE_RESPONSES)
-    def get(self, args, image_id):
+    def get(self, args, image_id, if_none_match=None):
         """Get a thumbnail
 
         A named size on the long edge, upright, in sRGB, without metadata.
@@ -108,8 +109,9 @@ class Thumbnail(MethodView):
 class Render(MethodView):
     @renditions_bp.operation("renderImage", permission=IMAGES_READ, errors=RENDITION_ERRORS)
     @renditions_bp.arguments(RenderQuerySchema, location="query")
+    @renditions_bp.arguments(IfNoneMatchHeader, location="headers", as_kwargs=True)
     @renditions_bp.doc(responses=BINARY_IMAGE_RESPONSES)
-    def get(self, args, image_id):
+    def get(self, args, image_id, if_none_match=None):
         """Get a resized, cropped or converted copy
 
         Width and height are of the upright image; `fit` says how it meets the box.

@@ -27,8 +27,8 @@ class TenantSchema(ma.Schema):
     name = ma.fields.String(required=True)
     status = ma.fields.String(required=True)
     created_at = ma.fields.AwareDateTime(required=True)
-    max_images = ma.fields.Integer(allow_none=True)
-    max_bytes = ma.fields.Integer(allow_none=True)
+    max_images = ma.fields.Integer(allow_none=True, required=True)
+    max_bytes = ma.fields.Integer(allow_none=True, required=True)
 
 
 class NewTenantSchema(TenantSchema):
