@@ -132,6 +132,41 @@ SETTINGS: tuple[Setting, ...] = (
         "Apply database migrations when gunicorn starts (always done on the embedded default).",
     ),
     Setting(
+        "S3_BUCKET",
+        str,
+        None,
+        "Keep image bytes in this S3 bucket instead of the data folder.",
+    ),
+    Setting("S3_PREFIX", str, "", "Key prefix inside the bucket (e.g. `image-repo/`)."),
+    Setting(
+        "S3_ENDPOINT_URL",
+        str,
+        None,
+        "S3-compatible endpoint (MinIO, Ceph RGW, R2); default AWS (`AWS_ENDPOINT_URL` works too).",
+    ),
+    Setting("S3_REGION", str, None, "Region (default: `AWS_DEFAULT_REGION`)."),
+    Setting(
+        "S3_ACCESS_KEY_ID",
+        str,
+        None,
+        "Access key (default: boto3's usual sources, e.g. `AWS_ACCESS_KEY_ID`).",
+    ),
+    Setting("S3_SECRET_ACCESS_KEY", str, None, "Secret key (default: `AWS_SECRET_ACCESS_KEY`)."),
+    Setting(
+        "S3_ADDRESSING_STYLE",
+        str,
+        None,
+        "`path` for servers without virtual-host buckets (MinIO, Ceph RGW); default `auto`.",
+    ),
+    Setting(
+        "S3_PRESIGNED_REDIRECTS",
+        _bool,
+        False,
+        "Answer downloads of originals and cached renditions with a redirect to a "
+        "short-lived presigned S3 URL (moves bandwidth off the app).",
+    ),
+    Setting("S3_PRESIGN_SECONDS", int, 300, "Lifetime of a presigned URL, in seconds."),
+    Setting(
         "REDIS_URL",
         str,
         None,

@@ -45,7 +45,9 @@ class FileRequestHeaders(IfNoneMatchHeader):
     range = ma.fields.String(
         data_key="Range",
         load_default=None,
-        metadata={"description": "A byte range, e.g. `bytes=0-1023` (206; 416 when unsatisfiable)."},
+        metadata={
+            "description": "A byte range, e.g. `bytes=0-1023` (206; 416 when unsatisfiable)."
+        },
     )
 
 

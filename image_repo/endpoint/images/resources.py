@@ -1,13 +1,13 @@
-from flask import current_app, send_file, url_for
+from flask import current_app, url_for
 from flask.views import MethodView
-from flask_smorest import abort
 
 from image_repo import images
 from image_repo.images import ImageFilter
 from image_repo.ingest import ImageFields, ingest
 from image_repo.permissions import IMAGES_DELETE, IMAGES_READ, IMAGES_WRITE
-from image_repo.storage import BlobNotFound, blob_key
+from image_repo.storage import blob_key
 from image_repo.web.auth import current_principal
+from image_repo.web.blobs import send_blob
 from image_repo.web.database import db_session
 from image_repo.web.observability import metrics
 from image_repo.web.paging import decode_cursor, encode_cursor
@@ -177,27 +177,20 @@ class ImageFile(MethodView):
         (If-None-Match / If-Modified-Since: 304) and HEAD.
         """
         image = images.get_image(db_session(), _tenant_id(), image_id)
-        key = blob_key(image.sha256)
-        path = blob_store().local_path(key)
-        if path is None or not path.exists():
-            try:
-                source = blob_store().open(key)
-            except BlobNotFound:
-                abort(404, message="The image's bytes are missing; an operator should run fsck.")
-        else:
-            source = path
-        response = send_file(
-            source,
+        response = send_blob(
+            blob_store(),
+            blob_key(image.sha256),
             mimetype=image.mime_type,
-            as_attachment=args["download"],
-            download_name=image.filename,
-            conditional=True,
             etag=image.sha256,
+            size=image.bytes,
             last_modified=image.uploaded_at,
             max_age=86400,
+            download_name=image.filename,
+            as_attachment=args["download"],
         )
-        # The bytes never change, but they are a tenant's: private caches only.
-        response.cache_control.public = False
-        response.cache_control.private = True
-        response.cache_control.immutable = True
+        if response.status_code in (200, 206, 304):
+            # The bytes never change, but they are a tenant's: private caches only.
+            response.cache_control.public = False
+            response.cache_control.private = True
+            response.cache_control.immutable = True
         return response

@@ -1,4 +1,4 @@
-from flask import current_app, request, send_file
+from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import abort
 
@@ -9,6 +9,7 @@ from image_repo.permissions import IMAGES_READ
 from image_repo.similar import similar_images
 from image_repo.storage import BlobNotFound
 from image_repo.web.auth import current_principal
+from image_repo.web.blobs import send_blob
 from image_repo.web.database import db_session
 from image_repo.web.locks import locks
 from image_repo.web.observability import metrics
@@ -62,14 +63,11 @@ def _send(image_id: str, params: RenderParams):
     observed.rendition_cache.labels("miss" if rendition.computed else "hit").inc()
     if rendition.computed:
         observed.decode_seconds.labels("render").observe(rendition.render_seconds)
-    path = store.local_path(rendition.key)
-    response = send_file(
-        path if path is not None else store.open(rendition.key),
-        mimetype=rendition.mime_type,
-        conditional=True,
-        etag=rendition.etag,
-        max_age=31536000,
+    response = send_blob(
+        store, rendition.key, mimetype=rendition.mime_type, etag=rendition.etag, max_age=31536000
     )
+    if response.status_code not in (200, 206):
+        return response  # a redirect to a presigned URL
     response.headers["X-Rendition-Cache"] = "miss" if rendition.computed else "hit"
     return _cache_headers(response)
 
