@@ -16,13 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from PIL import Image
-from sqlalchemy import create_engine, text
-
 from conftest import TEST_DATABASE_URL, TEST_REDIS_URL, postgres_schema_url
 from corpus import corpus_path
 from live_server import gunicorn_server
+from PIL import Image
 from s3_server import CREDENTIALS, REGION, moto_server, new_bucket, raw_client, s3_unavailable
+from sqlalchemy import create_engine, text
 
 pytestmark = pytest.mark.skipif(
     not (TEST_DATABASE_URL and TEST_REDIS_URL) or s3_unavailable() is not None,

@@ -7,7 +7,6 @@ import json
 
 import pytest
 import requests
-
 from conftest import create_tenant, make_app
 from corpus import corpus_path
 from images import upload
