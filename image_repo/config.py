@@ -260,9 +260,16 @@ def _validate(config: dict[str, Any]) -> None:
         raise ConfigError(
             f"production needs a secret key: set {ENV_PREFIX}SECRET_KEY to a long random value"
         )
-    for key in ("MAX_UPLOAD_BYTES", "MAX_PIXELS"):
+    for key in ("MAX_UPLOAD_BYTES", "MAX_PIXELS", "RENDER_MAX_SIDE", "S3_PRESIGN_SECONDS"):
         if config[key] <= 0:
             raise ConfigError(f"{SETTINGS_BY_KEY[key].env_name} must be positive")
+    if config["RENDER_DEFAULT_FORMAT"] not in ("jpeg", "png", "webp", "avif"):
+        raise ConfigError(f"{ENV_PREFIX}RENDER_DEFAULT_FORMAT must be jpeg, png, webp or avif")
+    sizes = config["THUMBNAIL_SIZES"]
+    if not sizes or not all(isinstance(v, int) and 0 < v <= 8192 for v in sizes.values()):
+        raise ConfigError(
+            f"{ENV_PREFIX}THUMBNAIL_SIZES must map names to pixel sizes from 1 to 8192"
+        )
 
 
 def load_config(
