@@ -351,8 +351,11 @@ def _error_reason(exc: BaseException) -> str:
     """A short cause ("Connection refused"), not requests' page of nested reprs."""
     if isinstance(exc, requests.Timeout):
         return "timed out"
+    # requests wraps urllib3, which wraps the socket's error: look inside,
+    # preferring the OS's own words, then the innermost plain exception.
     pending: list[BaseException] = [exc]
     seen: set[int] = set()
+    plain: str | None = None
     while pending:
         current = pending.pop(0)
         if id(current) in seen:
@@ -360,17 +363,18 @@ def _error_reason(exc: BaseException) -> str:
         seen.add(id(current))
         if isinstance(current, OSError) and current.strerror:
             return current.strerror
+        if type(current).__module__.partition(".")[0] not in ("requests", "urllib3"):
+            plain = f"{type(current).__name__}: {str(current).strip()}"
         nested = [getattr(current, "reason", None), current.__cause__, current.__context__]
-        nested += list(current.args)
-        pending += [e for e in nested if isinstance(e, BaseException)]
-    text = str(exc)
+        pending += [e for e in [*nested, *current.args] if isinstance(e, BaseException)]
+    text = plain or str(exc)
     return text if len(text) <= 200 else text[:197] + "..."
 
 
 # --- the checks before the run -----------------------------------------------
 
 
-def check_server(run: _Run) -> None:
+def _check_server(run: _Run) -> None:
     """Ask ``GET /me`` once, so that a wrong URL or key stops the run before any upload.
 
     Raises ServerUnreachable, NotAnImageRepo or KeyRefused.
@@ -518,7 +522,7 @@ def import_paths(
         raise ValueError("workers must be at least 1")
     run = _Run(normalise_url(url), _Sessions(api_key), workers, retries, backoff_s)
     try:
-        check_server(run)
+        _check_server(run)
         files = collect_files(paths)
         results = _upload_all(files, run, on_progress) if files else []
     finally:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import run_simple
 
 from . import maintenance, tenancy
+from .bulk_import import import_command
 from .config import ConfigError
 from .db import migrate
 from .errors import DomainError
@@ -340,6 +341,11 @@ def _make_app() -> Flask:
 @click.group(cls=FlaskGroup, create_app=_make_app, load_dotenv=False, set_debug_flag=False)
 def cli() -> None:
     """Image Repo: a self-hostable image repository."""
+
+
+# On the top-level group, not app.cli: it is an HTTP client of a running
+# server and needs no app, so a local config error does not stop it.
+cli.add_command(import_command)
 
 
 def main() -> None:

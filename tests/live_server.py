@@ -77,3 +77,19 @@ def gunicorn_server(
             proc.kill()
             proc.wait()
         log.close()
+
+
+def cli_run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """``image-repo ARGS`` in a fresh process, with only ``env``'s IMAGE_REPO_ settings."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_REPO_")}
+    return subprocess.run(
+        [sys.executable, "-m", "image_repo", *args],
+        env={**clean, **env}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    """Like ``cli_run``, failing the test when the command fails; returns its output."""
+    result = cli_run(env, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout

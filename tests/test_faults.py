@@ -7,23 +7,13 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
-from live_server import gunicorn_server
+from live_server import cli_run, gunicorn_server
 from PIL import Image
-
-
-def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_REPO_")}
-    return subprocess.run(
-        [sys.executable, "-m", "image_repo", *args],
-        env={**clean, **env}, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
 
 
 def photo(seed: int) -> bytes:
@@ -49,10 +39,10 @@ def worker_pids(master: int) -> list[int]:
 
 def test_sigkill_during_uploads_leaves_no_row_without_bytes(tmp_path):
     env = {"IMAGE_REPO_DATA_DIR": str(tmp_path / "data")}
-    assert cli(env, "db", "upgrade").returncode == 0
-    cli(env, "tenants", "create", "acme")
+    assert cli_run(env, "db", "upgrade").returncode == 0
+    cli_run(env, "tenants", "create", "acme")
     key = json.loads(
-        cli(env, "keys", "create", "--tenant", "acme", "--group", "editor", "--json").stdout
+        cli_run(env, "keys", "create", "--tenant", "acme", "--group", "editor", "--json").stdout
     )
     photos = [photo(i) for i in range(24)]
     pidfile = tmp_path / "gunicorn.pid"
@@ -88,12 +78,12 @@ def test_sigkill_during_uploads_leaves_no_row_without_bytes(tmp_path):
         assert set(results) <= {201, -1}, results
         assert results.count(201) >= 1
 
-    fsck = cli(env, "fsck", "--json")
+    fsck = cli_run(env, "fsck", "--json")
     report = json.loads(fsck.stdout)
     assert report["missing"] == [] and report["corrupt"] == [], report
     assert fsck.returncode == 0
-    gc = json.loads(cli(env, "gc", "--grace", "0s", "--json").stdout)
+    gc = json.loads(cli_run(env, "gc", "--grace", "0s", "--json").stdout)
     assert gc["originals_removed"] == len(report["orphans"])
-    after = json.loads(cli(env, "fsck", "--json").stdout)
+    after = json.loads(cli_run(env, "fsck", "--json").stdout)
     assert after["orphans"] == [] and after["ok"]
     assert not list((tmp_path / "data" / "blobs").rglob(".tmp-*"))

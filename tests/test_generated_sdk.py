@@ -17,15 +17,12 @@ import hashlib
 import importlib
 import inspect
 import io
-import os
 import secrets
-import subprocess
-import sys
 
 import httpx
 import pytest
 from corpus import corpus_path
-from live_server import gunicorn_server
+from live_server import cli, gunicorn_server
 from PIL import Image as PILImage
 from sdk_support import OperationLog, forget_client, generate_client, load_spec, spec_operations
 
@@ -49,16 +46,6 @@ KNOWN_OPERATIONS = {
 }  # fmt: skip
 
 
-def _cli(env: dict, *args: str) -> str:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_REPO_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "image_repo", *args],
-        env={**clean, **env}, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
 def sdk(tmp_path_factory):
     client = generate_client(tmp_path_factory.mktemp("sdk"))
@@ -73,7 +60,7 @@ def live(tmp_path):
         "IMAGE_REPO_DATA_DIR": str(tmp_path / "data"),
         "IMAGE_REPO_OPERATOR_KEY_SHA256": hashlib.sha256(OPERATOR_SECRET.encode()).hexdigest(),
     }
-    _cli(env, "db", "upgrade")
+    cli(env, "db", "upgrade")
     with gunicorn_server(env, workers=2, log_path=tmp_path / "gunicorn.log") as base:
         yield base
 

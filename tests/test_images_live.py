@@ -13,19 +13,9 @@ import pytest
 import requests
 from conftest import TEST_DATABASE_URL, postgres_schema_url
 from corpus import corpus_path
-from live_server import gunicorn_server
+from live_server import cli, gunicorn_server
 
 PHOTO = corpus_path("valid/hopper.jpg")
-
-
-def _cli(env: dict, *args: str) -> str:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_REPO_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "image_repo", *args],
-        env={**clean, **env}, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 @pytest.fixture(
@@ -48,11 +38,11 @@ def live(request, tmp_path):
         with admin.begin() as connection:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
         env["IMAGE_REPO_DATABASE_URL"] = postgres_schema_url(schema)
-    _cli(env, "db", "upgrade")
-    _cli(env, "tenants", "create", "acme")
-    key = json.loads(
-        _cli(env, "keys", "create", "--tenant", "acme", "--group", "editor", "--json")
-    )["api_key"]
+    cli(env, "db", "upgrade")
+    cli(env, "tenants", "create", "acme")
+    key = json.loads(cli(env, "keys", "create", "--tenant", "acme", "--group", "editor", "--json"))[
+        "api_key"
+    ]
     with gunicorn_server(env, workers=2) as base:
         yield base, key
     if schema:

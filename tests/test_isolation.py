@@ -1,12 +1,9 @@
 """Two applications from the factory, in one process or side by side, share no state."""
 
 import json
-import os
-import subprocess
-import sys
 
 import requests
-from live_server import gunicorn_server
+from live_server import cli, gunicorn_server
 
 from image_repo import create_app
 
@@ -49,21 +46,11 @@ def test_two_instances_side_by_side(tmp_path):
         assert requests.get(url_b + "/", params={"name": "b"}, timeout=10).json()["hello"] == "b"
 
 
-def _cli(env: dict, *args: str) -> str:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_REPO_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "image_repo", *args],
-        env={**clean, **env}, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 def test_a_key_of_one_instance_is_unknown_to_another(tmp_path):
     env_a = {"IMAGE_REPO_DATA_DIR": str(tmp_path / "a"), "IMAGE_REPO_SECRET_KEY": "a" * 32}
     env_b = {"IMAGE_REPO_DATA_DIR": str(tmp_path / "b"), "IMAGE_REPO_SECRET_KEY": "b" * 32}
-    _cli(env_a, "db", "upgrade")
-    key = json.loads(_cli(env_a, "tenants", "create", "acme", "--json"))["api_key"]
+    cli(env_a, "db", "upgrade")
+    key = json.loads(cli(env_a, "tenants", "create", "acme", "--json"))["api_key"]
     headers = {"Authorization": f"Bearer {key}"}
     log_a = tmp_path / "a.log"
     with (

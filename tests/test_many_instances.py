@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,7 +15,7 @@ import pytest
 import requests
 from conftest import TEST_DATABASE_URL, TEST_REDIS_URL, postgres_schema_url
 from corpus import corpus_path
-from live_server import gunicorn_server
+from live_server import cli, gunicorn_server
 from PIL import Image
 from s3_server import CREDENTIALS, REGION, moto_server, new_bucket, raw_client, s3_unavailable
 from sqlalchemy import create_engine, text
@@ -27,16 +24,6 @@ pytestmark = pytest.mark.skipif(
     not (TEST_DATABASE_URL and TEST_REDIS_URL) or s3_unavailable() is not None,
     reason="needs IMAGE_REPO_TEST_DATABASE_URL, IMAGE_REPO_TEST_REDIS_URL and moto",
 )
-
-
-def cli(env: dict, *args: str) -> str:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_REPO_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "image_repo", *args],
-        env={**clean, **env}, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 @pytest.fixture

@@ -7,27 +7,14 @@ may reach loopback only: the docs must work with no internet.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from browser import loopback_only_browser, require_browser
 from corpus import corpus_path
-from live_server import gunicorn_server
+from live_server import cli, gunicorn_server
 
 PHOTO = corpus_path("valid/hopper.jpg")
 TITLE = "Uploaded from Swagger UI"
-
-
-def _cli(env: dict, *args: str) -> str:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_REPO_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "image_repo", *args],
-        env={**clean, **env}, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 @pytest.fixture
@@ -35,11 +22,11 @@ def live(tmp_path):
     """A gunicorn on a migrated SQLite database, and an editor key of its tenant."""
     require_browser()  # skip before starting anything
     env = {"IMAGE_REPO_DATA_DIR": str(tmp_path / "data")}
-    _cli(env, "db", "upgrade")
-    _cli(env, "tenants", "create", "acme")
-    key = json.loads(
-        _cli(env, "keys", "create", "--tenant", "acme", "--group", "editor", "--json")
-    )["api_key"]
+    cli(env, "db", "upgrade")
+    cli(env, "tenants", "create", "acme")
+    key = json.loads(cli(env, "keys", "create", "--tenant", "acme", "--group", "editor", "--json"))[
+        "api_key"
+    ]
     with gunicorn_server(env, workers=2, log_path=tmp_path / "gunicorn.log") as base:
         yield base, key
 
