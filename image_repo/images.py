@@ -50,6 +50,16 @@ def get_image(session: Session, tenant_id: str, image_id: str) -> Image:
     return image
 
 
+def get_sha256(session: Session, tenant_id: str, image_id: str) -> str:
+    """Only the content hash of an image (what renditions need): one narrow query."""
+    sha = session.scalar(
+        select(Image.sha256).where(Image.id == image_id, Image.tenant_id == tenant_id)
+    )
+    if sha is None:
+        raise NotFound(f"No image {image_id!r}.")
+    return sha
+
+
 def _like_pattern(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"

@@ -17,7 +17,7 @@ from typing import Protocol
 from .errors import BackendUnavailable, InvalidInput
 from .imaging.formats import OUTPUT_FORMATS
 from .imaging.render import RenderError, RenderParams, render
-from .storage import BlobNotFound, BlobStore, StorageError, blob_key, rendition_key
+from .storage import BlobStore, StorageError, blob_key, rendition_key
 
 
 class Locks(Protocol):
@@ -33,33 +33,53 @@ class Rendition:
     render_seconds: float = 0.0
 
 
-def cache_key(sha256: str, params: RenderParams) -> str:
-    return rendition_key(sha256, params.digest())
+@dataclass(frozen=True)
+class RenditionRef:
+    """Where the rendition of (original, params) lives and how it is named."""
+
+    key: str
+    etag: str
+    mime_type: str
+
+    @classmethod
+    def of(cls, sha256: str, params: RenderParams) -> RenditionRef:
+        digest = params.digest()  # hashing JSON: done once per request
+        return cls(
+            key=rendition_key(sha256, digest),
+            etag=f"{sha256[:24]}-{digest}",
+            mime_type=OUTPUT_FORMATS[params.format].mime_type,
+        )
 
 
-def etag_for(sha256: str, params: RenderParams) -> str:
-    return f"{sha256[:24]}-{params.digest()}"
+def _stored(store: BlobStore, key: str) -> bool:
+    if store.has_local_files:
+        return store.local_path(key) is not None  # one path lookup, no extra stat
+    return store.exists(key)
 
 
 def get_or_create(
-    store: BlobStore, locks: Locks, sha256: str, params: RenderParams, *, max_pixels: int
+    store: BlobStore,
+    locks: Locks,
+    sha256: str,
+    params: RenderParams,
+    *,
+    max_pixels: int,
+    ref: RenditionRef | None = None,
 ) -> Rendition:
     """The rendition of original ``sha256`` for normalised ``params``."""
-    key = cache_key(sha256, params)
-    mime = OUTPUT_FORMATS[params.format].mime_type
-    etag = etag_for(sha256, params)
+    ref = ref or RenditionRef.of(sha256, params)
     try:
-        if store.exists(key):
-            return Rendition(key, mime, etag, computed=False)
-        with locks.hold(key):
-            if store.exists(key):  # made by whoever held the lock before us
-                return Rendition(key, mime, etag, computed=False)
+        if _stored(store, ref.key):
+            return Rendition(ref.key, ref.mime_type, ref.etag, computed=False)
+        with locks.hold(ref.key):
+            if _stored(store, ref.key):  # made by whoever held the lock before us
+                return Rendition(ref.key, ref.mime_type, ref.etag, computed=False)
             started = time.perf_counter()
-            _compute(store, sha256, params, key, max_pixels)
+            _compute(store, sha256, params, ref.key, max_pixels)
             seconds = time.perf_counter() - started
     except StorageError as exc:
         raise BackendUnavailable("The image store is not available.") from exc
-    return Rendition(key, mime, etag, computed=True, render_seconds=seconds)
+    return Rendition(ref.key, ref.mime_type, ref.etag, computed=True, render_seconds=seconds)
 
 
 def _compute(
@@ -74,11 +94,10 @@ def _compute(
             else:
                 with store.open(source_key) as source:
                     render(source, params, out, max_pixels=max_pixels)
-        except BlobNotFound:
-            raise
         except RenderError as exc:
             raise InvalidInput(
                 "This rendition cannot be made from this image.", **exc.errors
             ) from exc
         out.seek(0)
-        store.put(key, out)
+        # A rendition can always be made again: no fsync wait for it.
+        store.put(key, out, durable=False)

@@ -193,13 +193,18 @@ def authenticate(
     match = KEY_PATTERN.match(api_key)
     if match is None:
         return None
-    key = session.get(ApiKey, match.group(1))
-    if key is None or not hmac.compare_digest(key.secret_sha256, hash_key(api_key)):
+    row = session.execute(
+        select(ApiKey, Tenant.status).join(Tenant).where(ApiKey.id == match.group(1))
+    ).first()
+    if row is None:
+        return None
+    key, tenant_status = row
+    if not hmac.compare_digest(key.secret_sha256, hash_key(api_key)):
         return None
     now = utcnow()
     if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
         return None
-    if key.tenant.status != "active":
+    if tenant_status != "active":
         return None
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
         key.last_used_at = now

@@ -151,9 +151,15 @@ class BlobStore(abc.ABC):
     raised as StorageError; a missing blob as BlobNotFound.
     """
 
+    # True when local_path() gives files (and None exactly for missing blobs).
+    has_local_files = False
+
     @abc.abstractmethod
-    def put(self, key: str, stream: BinaryIO) -> int:
+    def put(self, key: str, stream: BinaryIO, *, durable: bool = True) -> int:
         """Store everything ``stream`` yields under ``key``; return the byte count.
+
+        ``durable=False`` allows skipping the flush to stable storage: for
+        renditions, which are a cache that can always be made again.
 
         Atomic: readers see the previous blob or the complete new one, never a
         part. Putting an existing key again replaces it (harmless for

@@ -51,6 +51,8 @@ def _backend(action: str, key: str, *, reading: bool = False) -> Iterator[None]:
 
 
 class LocalBlobStore(BlobStore):
+    has_local_files = True
+
     def __init__(self, root: str | os.PathLike[str]) -> None:
         try:
             Path(root).mkdir(parents=True, exist_ok=True)
@@ -63,7 +65,7 @@ class LocalBlobStore(BlobStore):
 
     # -- writing --------------------------------------------------------------
 
-    def put(self, key: str, stream: BinaryIO) -> int:
+    def put(self, key: str, stream: BinaryIO, *, durable: bool = True) -> int:
         path = self._path(key)
         fd, tmp = self._mkstemp(path.parent, key)
         f = os.fdopen(fd, "wb")
@@ -71,7 +73,8 @@ class LocalBlobStore(BlobStore):
             size = _copy(stream, f, key)
             with _backend("write", key):
                 f.flush()
-                os.fsync(f.fileno())
+                if durable:
+                    os.fsync(f.fileno())
                 f.close()
                 os.replace(tmp, path)
         except BaseException:
@@ -81,7 +84,8 @@ class LocalBlobStore(BlobStore):
                 os.unlink(tmp)
             raise
         # The rename is durable only once the folder entry is on disk too.
-        _fsync_dir(path.parent)
+        if durable:
+            _fsync_dir(path.parent)
         return size
 
     def delete(self, key: str) -> None:

@@ -136,7 +136,7 @@ class S3BlobStore(BlobStore):
 
     # -- writing --------------------------------------------------------------
 
-    def put(self, key: str, stream: BinaryIO) -> int:
+    def put(self, key: str, stream: BinaryIO, *, durable: bool = True) -> int:
         name = self._name(key)
         head = _read_full(stream, self.multipart_threshold)
         if len(head) < self.multipart_threshold:

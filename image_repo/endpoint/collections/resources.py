@@ -41,7 +41,7 @@ def _collection(collection_id: str):
 @collections_bp.route("")
 class Collections(MethodView):
     @collections_bp.operation("listCollections", permission=IMAGES_READ)
-    @collections_bp.arguments(CollectionListQuerySchema, location="query")
+    @collections_bp.arguments(CollectionListQuerySchema(), location="query")
     @collections_bp.response(200, CollectionPageSchema)
     def get(self, args):
         """List collections
@@ -93,7 +93,7 @@ class CollectionById(MethodView):
 @collections_bp.route("/<string:collection_id>/images")
 class CollectionImages(MethodView):
     @collections_bp.operation("listCollectionImages", permission=IMAGES_READ, errors=(404,))
-    @collections_bp.arguments(ImageListQuerySchema, location="query")
+    @collections_bp.arguments(ImageListQuerySchema(), location="query")
     @collections_bp.response(200, ImagePageSchema)
     def get(self, args, collection_id):
         """List a collection's images

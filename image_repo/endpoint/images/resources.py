@@ -67,7 +67,7 @@ def page_of_images(args: dict, *, collection_id: str | None = None) -> ImagePage
 @images_bp.route("")
 class Images(MethodView):
     @images_bp.operation("listImages", permission=IMAGES_READ)
-    @images_bp.arguments(ImageListQuerySchema, location="query")
+    @images_bp.arguments(ImageListQuerySchema(), location="query")
     @images_bp.response(200, ImagePageSchema)
     def get(self, args):
         """List images
@@ -78,7 +78,7 @@ class Images(MethodView):
         return page_of_images(args)
 
     @images_bp.operation("uploadImage", permission=IMAGES_WRITE, errors=UPLOAD_ERRORS)
-    @images_bp.arguments(ImageUploadSchema, location="multipart")
+    @images_bp.arguments(ImageUploadSchema(), location="multipart")
     @images_bp.response(201, ImageSchema, description="The image was stored.")
     @images_bp.alt_response(
         200, schema=ImageSchema, description="The tenant had these bytes already: that image."
@@ -113,7 +113,7 @@ class Images(MethodView):
 @images_bp.route("/timeline")
 class Timeline(MethodView):
     @images_bp.operation("getTimeline", permission=IMAGES_READ)
-    @images_bp.arguments(TimelineQuerySchema, location="query")
+    @images_bp.arguments(TimelineQuerySchema(), location="query")
     @images_bp.response(200, TimelineSchema)
     def get(self, args):
         """Count images per year, month or day
@@ -141,7 +141,7 @@ class ImageById(MethodView):
 
     @images_bp.operation("updateImage", permission=IMAGES_WRITE, errors=(404, 412))
     @images_bp.arguments(ImageUpdateSchema)
-    @images_bp.arguments(IfMatchHeader, location="headers", as_kwargs=True)
+    @images_bp.arguments(IfMatchHeader(), location="headers", as_kwargs=True)
     @images_bp.response(200, ImageSchema, headers=ETAG_HEADER)
     def patch(self, changes, image_id, if_match=None):
         """Update an image's title, description, tags or capture time
@@ -167,8 +167,8 @@ class ImageById(MethodView):
 @images_bp.route("/<string:image_id>/file")
 class ImageFile(MethodView):
     @images_bp.operation("getImageFile", permission=IMAGES_READ, errors=(404, 416))
-    @images_bp.arguments(FileQuerySchema, location="query")
-    @images_bp.arguments(FileRequestHeaders, location="headers", as_kwargs=True)
+    @images_bp.arguments(FileQuerySchema(), location="query")
+    @images_bp.arguments(FileRequestHeaders(), location="headers", as_kwargs=True)
     @images_bp.doc(responses=BINARY_IMAGE_RESPONSES)
     def get(self, args, image_id, if_none_match=None, range=None):
         """Download the original file

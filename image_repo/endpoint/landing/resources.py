@@ -10,7 +10,7 @@ from .schemas import LandingQuerySchema, LandingSchema
 @landing_bp.route("/")
 class Landing(MethodView):
     @landing_bp.operation("getLanding", permission=PUBLIC)
-    @landing_bp.arguments(LandingQuerySchema, location="query")
+    @landing_bp.arguments(LandingQuerySchema(), location="query")
     @landing_bp.response(200, LandingSchema)
     def get(self, args):
         """Greet the caller

@@ -44,18 +44,18 @@ def _params(args: dict) -> RenderParams:
 
 
 def _send(image_id: str, params: RenderParams):
-    image = images.get_image(db_session(), current_principal().tenant_id, image_id)
-    etag = renditions.etag_for(image.sha256, params)
-    if request.if_none_match.contains(etag):
+    sha256 = images.get_sha256(db_session(), current_principal().tenant_id, image_id)
+    ref = renditions.RenditionRef.of(sha256, params)
+    if request.if_none_match.contains(ref.etag):
         # The client has it: no storage round trip, no decode.
         metrics().rendition_cache.labels("hit").inc()
         response = current_app.response_class(status=304)
-        response.set_etag(etag)
+        response.set_etag(ref.etag)
         return _cache_headers(response)
     store = blob_store()
     try:
         rendition = renditions.get_or_create(
-            store, locks(), image.sha256, params, max_pixels=current_app.config["MAX_PIXELS"]
+            store, locks(), sha256, params, max_pixels=current_app.config["MAX_PIXELS"], ref=ref
         )
     except BlobNotFound:
         abort(404, message="The image's bytes are missing; an operator should run fsck.")
@@ -81,8 +81,8 @@ def _cache_headers(response):
 @renditions_bp.route("/<string:image_id>/thumbnail")
 class Thumbnail(MethodView):
     @renditions_bp.operation("getThumbnail", permission=IMAGES_READ, errors=RENDITION_ERRORS)
-    @renditions_bp.arguments(ThumbnailQuerySchema, location="query")
-    @renditions_bp.arguments(IfNoneMatchHeader, location="headers", as_kwargs=True)
+    @renditions_bp.arguments(ThumbnailQuerySchema(), location="query")
+    @renditions_bp.arguments(IfNoneMatchHeader(), location="headers", as_kwargs=True)
     @renditions_bp.doc(responses=BINARY_IMAGE_RESPONSES)
     def get(self, args, image_id, if_none_match=None):
         """Get a thumbnail
@@ -106,8 +106,8 @@ class Thumbnail(MethodView):
 @renditions_bp.route("/<string:image_id>/render")
 class Render(MethodView):
     @renditions_bp.operation("renderImage", permission=IMAGES_READ, errors=RENDITION_ERRORS)
-    @renditions_bp.arguments(RenderQuerySchema, location="query")
-    @renditions_bp.arguments(IfNoneMatchHeader, location="headers", as_kwargs=True)
+    @renditions_bp.arguments(RenderQuerySchema(), location="query")
+    @renditions_bp.arguments(IfNoneMatchHeader(), location="headers", as_kwargs=True)
     @renditions_bp.doc(responses=BINARY_IMAGE_RESPONSES)
     def get(self, args, image_id, if_none_match=None):
         """Get a resized, cropped or converted copy
@@ -122,7 +122,7 @@ class Render(MethodView):
 @renditions_bp.route("/<string:image_id>/similar")
 class Similar(MethodView):
     @renditions_bp.operation("listSimilarImages", permission=IMAGES_READ, errors=(404,))
-    @renditions_bp.arguments(SimilarQuerySchema, location="query")
+    @renditions_bp.arguments(SimilarQuerySchema(), location="query")
     @renditions_bp.response(200, SimilarListSchema)
     def get(self, args, image_id):
         """List images that look like this one
