@@ -15,6 +15,7 @@ from .config import load_config
 from .web.access import init_access
 from .web.api import Api
 from .web.auth import authorize, init_auth
+from .web.converters import register_converters
 from .web.database import init_database
 from .web.docs import docs_assets_bp
 from .web.errors import register_error_handlers
@@ -58,6 +59,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     logging.getLogger("image_repo").setLevel(logging.INFO)
 
     api = Api(app)
+    register_converters(app, api)
     register_error_handlers(app)
     init_database(app)
     init_storage(app)

@@ -167,8 +167,14 @@ JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print one JS
 
 @tenants_cli.command("create")
 @click.argument("name")
-@click.option("--max-images", type=click.IntRange(min=0), help="Quota: most images.")
-@click.option("--max-bytes", type=click.IntRange(min=0), help="Quota: most bytes of originals.")
+@click.option(
+    "--max-images", type=click.IntRange(0, tenancy.MAX_IMAGES_QUOTA), help="Quota: most images."
+)
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(0, tenancy.MAX_BYTES_QUOTA),
+    help="Quota: most bytes of originals.",
+)
 @JSON_OPTION
 def tenants_create(name: str, max_images: int | None, max_bytes: int | None, as_json: bool):
     """Create a tenant and its first admin key."""

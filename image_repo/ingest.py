@@ -145,7 +145,10 @@ def taken_at_fields(value: datetime | None) -> tuple[datetime | None, int | None
         # EXIF without an offset: local time of an unknown zone, kept as if UTC.
         return value.replace(tzinfo=UTC), None
     offset = value.utcoffset() or timedelta(0)
-    return value.astimezone(UTC), int(offset.total_seconds() // 60)
+    try:
+        return value.astimezone(UTC), int(offset.total_seconds() // 60)
+    except OverflowError:  # a camera clock at year 1 with an offset: no usable time
+        return None, None
 
 
 def local_taken_at(image: Image) -> datetime | None:
@@ -173,6 +176,8 @@ def ingest(
         raise TooLarge(f"The file is {size} bytes; the limit is {max_bytes}.", image=["too large"])
     if size == 0:
         raise UnsupportedMedia("The file is empty.", image=["not_an_image"])
+    # Fields are checked whether or not the bytes are new: same request, same answer.
+    tags = clean_tags(fields.tags)
     existing = _existing(session, tenant_id, sha)
     if existing is not None:
         return IngestResult(existing, created=False)
@@ -180,7 +185,6 @@ def ingest(
     started = time.perf_counter()
     info = _validate(stream, max_pixels)
     decode_seconds = time.perf_counter() - started
-    tags = clean_tags(fields.tags)
     _check_quota(session, tenant_id, size)
 
     stream.seek(0)

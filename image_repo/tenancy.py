@@ -27,6 +27,9 @@ from .ids import new_id
 
 KEY_PATTERN = re.compile(r"^(key_[a-z2-7]{20})\.([A-Za-z0-9_-]{43})$")
 TENANT_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
+# What the quota columns hold (INTEGER and BIGINT).
+MAX_IMAGES_QUOTA = 2**31 - 1
+MAX_BYTES_QUOTA = 2**63 - 1
 # last_used_at is refreshed at most this often, so reads stay reads.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 

@@ -122,6 +122,7 @@ class Blueprint(flask_smorest.Blueprint):
         else:
             # With public_when the key is optional: {} means "no key".
             manual_doc["security"] = ([{}] if public_when else []) + SECURITY_REQUIREMENT
+            manual_doc["x-permission"] = permission
             codes |= {401, 403, 429}
 
         def decorator(func: Callable) -> Callable:

@@ -67,7 +67,7 @@ class Collections(MethodView):
         return _view(collections.create_collection(db_session(), _tenant_id(), **args))
 
 
-@collections_bp.route("/<string:collection_id>")
+@collections_bp.route("/<collection_id:collection_id>")
 class CollectionById(MethodView):
     @collections_bp.operation("getCollection", permission=IMAGES_READ, errors=(404,))
     @collections_bp.response(200, CollectionSchema)
@@ -76,7 +76,7 @@ class CollectionById(MethodView):
         return _view(_collection(collection_id))
 
     @collections_bp.operation("updateCollection", permission=IMAGES_WRITE, errors=(404, 409))
-    @collections_bp.arguments(CollectionUpdateSchema)
+    @collections_bp.arguments(CollectionUpdateSchema(), required=False)
     @collections_bp.response(200, CollectionSchema)
     def patch(self, changes, collection_id):
         """Rename a collection or change its description"""
@@ -90,7 +90,7 @@ class CollectionById(MethodView):
         collections.delete_collection(db_session(), _collection(collection_id))
 
 
-@collections_bp.route("/<string:collection_id>/images")
+@collections_bp.route("/<collection_id:collection_id>/images")
 class CollectionImages(MethodView):
     @collections_bp.operation("listCollectionImages", permission=IMAGES_READ, errors=(404,))
     @collections_bp.arguments(ImageListQuerySchema(), location="query")
@@ -104,7 +104,7 @@ class CollectionImages(MethodView):
         return page_of_images(args, collection_id=collection.id)
 
 
-@collections_bp.route("/<string:collection_id>/images/<string:image_id>")
+@collections_bp.route("/<collection_id:collection_id>/images/<image_id:image_id>")
 class CollectionImage(MethodView):
     @collections_bp.operation("addImageToCollection", permission=IMAGES_WRITE, errors=(404,))
     @collections_bp.response(200, MembershipSchema)

@@ -127,7 +127,7 @@ class Timeline(MethodView):
         }
 
 
-@images_bp.route("/<string:image_id>")
+@images_bp.route("/<image_id:image_id>")
 class ImageById(MethodView):
     @images_bp.operation("getImage", permission=IMAGES_READ, errors=(404,))
     @images_bp.response(200, ImageSchema, headers=ETAG_HEADER)
@@ -140,7 +140,7 @@ class ImageById(MethodView):
         return with_etag(ImageModel(image), images.etag_of(image))
 
     @images_bp.operation("updateImage", permission=IMAGES_WRITE, errors=(404, 412))
-    @images_bp.arguments(ImageUpdateSchema)
+    @images_bp.arguments(ImageUpdateSchema(), required=False)
     @images_bp.arguments(IfMatchHeader(), location="headers", as_kwargs=True)
     @images_bp.response(200, ImageSchema, headers=ETAG_HEADER)
     def patch(self, changes, image_id, if_match=None):
@@ -164,7 +164,7 @@ class ImageById(MethodView):
         images.delete_image(session, images.get_image(session, _tenant_id(), image_id))
 
 
-@images_bp.route("/<string:image_id>/file")
+@images_bp.route("/<image_id:image_id>/file")
 class ImageFile(MethodView):
     @images_bp.operation("getImageFile", permission=IMAGES_READ, errors=(404, 416))
     @images_bp.arguments(FileQuerySchema(), location="query")

@@ -4,17 +4,24 @@ from marshmallow import validate
 
 from image_repo.imaging.formats import ACCEPTED_FORMATS
 from image_repo.ingest import MAX_TAG_LENGTH, MAX_TAGS
+from image_repo.web.fields import UTCDateTime
 
 IMAGE_ID = {"description": "Opaque id of the image.", "example": "img_k3j5h6g7f8d9s0a1q2w3"}
 SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="A SHA-256 is 64 lower-case hex digits.")
 
 
-class TagsField(ma.fields.List):
-    """Tags from a JSON list, repeated form fields, or comma-separated values."""
+PRINTABLE = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="Tags hold no control characters.")
 
-    def __init__(self, **kwargs):
+
+class TagsField(ma.fields.List):
+    """Tags from a JSON list, repeated form fields, or comma-separated values.
+
+    ``item_max`` bounds one value: a form value may hold several tags.
+    """
+
+    def __init__(self, item_max: int = MAX_TAG_LENGTH, **kwargs):
         super().__init__(
-            ma.fields.String(validate=validate.Length(min=1, max=10 * MAX_TAG_LENGTH)),
+            ma.fields.String(validate=[validate.Length(min=1, max=item_max), PRINTABLE]),
             validate=validate.Length(max=MAX_TAGS),
             metadata={
                 "description": f"Up to {MAX_TAGS} tags of 1 to {MAX_TAG_LENGTH} characters; "
@@ -58,8 +65,8 @@ class ImageUploadSchema(DropEmptyFormFields, ma.Schema):
         validate=validate.Length(max=5000),
         metadata={"description": "Free text (up to 5000 characters)."},
     )
-    tags = TagsField()
-    taken_at = ma.fields.AwareDateTime(
+    tags = TagsField(item_max=MAX_TAGS * (MAX_TAG_LENGTH + 1))
+    taken_at = UTCDateTime(
         metadata={
             "description": "When the picture was taken (ISO-8601 with offset); "
             "overrides the time found in EXIF."
@@ -81,7 +88,7 @@ class ImageUpdateSchema(ma.Schema):
         metadata={"description": "Free text (up to 5000 characters)."},
     )
     tags = TagsField(allow_none=True)
-    taken_at = ma.fields.AwareDateTime(
+    taken_at = UTCDateTime(
         allow_none=True,
         metadata={"description": "When the picture was taken (ISO-8601 with offset)."},
     )
@@ -93,7 +100,7 @@ class ImageSchema(ma.Schema):
     title = ma.fields.String(allow_none=True, required=True)
     description = ma.fields.String(allow_none=True, required=True)
     tags = ma.fields.List(ma.fields.String(), required=True)
-    taken_at = ma.fields.AwareDateTime(
+    taken_at = UTCDateTime(
         allow_none=True,
         required=True,
         metadata={"description": "Capture time with the camera's offset (UTC when unknown)."},
@@ -161,10 +168,10 @@ class PageQuerySchema(ma.Schema):
 class ImageListQuerySchema(PageQuerySchema):
     tag = ma.fields.String(validate=validate.Length(min=1, max=MAX_TAG_LENGTH))
     format = ma.fields.String(validate=validate.OneOf(sorted(ACCEPTED_FORMATS)))
-    taken_after = ma.fields.AwareDateTime(metadata={"description": "Taken at or after."})
-    taken_before = ma.fields.AwareDateTime(metadata={"description": "Taken before."})
-    uploaded_after = ma.fields.AwareDateTime()
-    uploaded_before = ma.fields.AwareDateTime()
+    taken_after = UTCDateTime(metadata={"description": "Taken at or after."})
+    taken_before = UTCDateTime(metadata={"description": "Taken before."})
+    uploaded_after = UTCDateTime()
+    uploaded_before = UTCDateTime()
     q = ma.fields.String(
         validate=validate.Length(min=1, max=200),
         metadata={"description": "Text to find in the title or file name (case-insensitive)."},

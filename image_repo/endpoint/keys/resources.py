@@ -35,7 +35,7 @@ class Keys(MethodView):
         return new
 
 
-@keys_bp.route("/keys/<string:key_id>")
+@keys_bp.route("/keys/<key_id:key_id>")
 class KeyById(MethodView):
     @keys_bp.operation("getKey", permission=KEYS_MANAGE, errors=(404,))
     @keys_bp.response(200, KeySchema)

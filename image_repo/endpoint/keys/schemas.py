@@ -1,6 +1,8 @@
 import marshmallow as ma
 from marshmallow import validate
 
+from image_repo.web.fields import UTCDateTime
+
 KEY_ID = {"description": "Public id of the key.", "example": "key_3fj2k9d0a8s7d6f5g4h3"}
 
 
@@ -14,7 +16,7 @@ class KeyCreateSchema(ma.Schema):
         validate=validate.Length(min=1, max=100),
         metadata={"description": "A label to tell keys apart.", "example": "gallery website"},
     )
-    expires_at = ma.fields.AwareDateTime(
+    expires_at = UTCDateTime(
         allow_none=True,
         metadata={"description": "When the key stops working (UTC ISO-8601 with offset)."},
     )

@@ -78,7 +78,7 @@ def _cache_headers(response):
     return response
 
 
-@renditions_bp.route("/<string:image_id>/thumbnail")
+@renditions_bp.route("/<image_id:image_id>/thumbnail")
 class Thumbnail(MethodView):
     @renditions_bp.operation("getThumbnail", permission=IMAGES_READ, errors=RENDITION_ERRORS)
     @renditions_bp.arguments(ThumbnailQuerySchema(), location="query")
@@ -103,7 +103,7 @@ class Thumbnail(MethodView):
         )
 
 
-@renditions_bp.route("/<string:image_id>/render")
+@renditions_bp.route("/<image_id:image_id>/render")
 class Render(MethodView):
     @renditions_bp.operation("renderImage", permission=IMAGES_READ, errors=RENDITION_ERRORS)
     @renditions_bp.arguments(RenderQuerySchema(), location="query")
@@ -119,7 +119,7 @@ class Render(MethodView):
         return _send(image_id, _params(args))
 
 
-@renditions_bp.route("/<string:image_id>/similar")
+@renditions_bp.route("/<image_id:image_id>/similar")
 class Similar(MethodView):
     @renditions_bp.operation("listSimilarImages", permission=IMAGES_READ, errors=(404,))
     @renditions_bp.arguments(SimilarQuerySchema(), location="query")

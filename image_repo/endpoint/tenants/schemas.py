@@ -2,22 +2,30 @@ import marshmallow as ma
 from marshmallow import validate
 
 from image_repo.endpoint.keys.schemas import NewKeySchema
+from image_repo.tenancy import MAX_BYTES_QUOTA, MAX_IMAGES_QUOTA
 
 
 class TenantCreateSchema(ma.Schema):
     name = ma.fields.String(
         required=True,
-        validate=validate.Length(min=1, max=100),
+        validate=[
+            validate.Length(min=1, max=100),
+            validate.Regexp(
+                r"^\s*[A-Za-z0-9][A-Za-z0-9 ._-]*\s*$",
+                error="Letters, digits, spaces, dots, dashes or underscores, "
+                "starting with a letter or digit.",
+            ),
+        ],
         metadata={"description": "Unique name of the tenant.", "example": "acme"},
     )
     max_images = ma.fields.Integer(
         allow_none=True,
-        validate=validate.Range(min=0),
+        validate=validate.Range(min=0, max=MAX_IMAGES_QUOTA),
         metadata={"description": "Quota: most images the tenant may keep (none: unlimited)."},
     )
     max_bytes = ma.fields.Integer(
         allow_none=True,
-        validate=validate.Range(min=0),
+        validate=validate.Range(min=0, max=MAX_BYTES_QUOTA),
         metadata={"description": "Quota: most bytes of originals (none: unlimited)."},
     )
 
