@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from functools import partial
 
 from flask import Flask, current_app, g, request
 from flask_limiter import ApplicationLimit, Limiter
@@ -128,3 +129,15 @@ def _only_for_keys(app: Flask, limiter: Limiter) -> None:
     check = limiter._check_request_limit  # the hook init_app registered
     if check in hooks:
         hooks[hooks.index(check)] = lambda: check() if g.get("principal") is not None else None
+    # Likewise its after-request hook, which adds the rate-limit headers.
+    after = app.after_request_funcs.setdefault(None, [])
+    for i, hook in enumerate(after):
+        if isinstance(hook, partial) and hook.args == (limiter,):
+            after[i] = _keyed_only(hook)
+
+
+def _keyed_only(hook):
+    def run(response):
+        return hook(response) if g.get("principal") is not None else response
+
+    return run
