@@ -53,7 +53,7 @@ import pytest
 import requests
 from conftest import create_tenant, make_app
 from corpus import corpus_path
-from live_server import gunicorn_server
+from live_server import cli, gunicorn_server
 from sqlalchemy import event, select
 
 from .harness import environment_info, write_results
@@ -503,20 +503,6 @@ def test_list_page_at_depth(bench_settings, tmp_path):
 # --- 3. peak RSS of a 100 MP upload -------------------------------------------
 
 
-def _cli(env: dict[str, str], *args: str) -> str:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_REPO_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "image_repo", *args],
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 def _gunicorn_worker(port: int) -> int:
     """The one worker of the gunicorn this process started on ``port``."""
     bind = f"IMAGE_REPO_BIND=127.0.0.1:{port}".encode()
@@ -594,10 +580,10 @@ def test_upload_peak_rss(bench_settings, tmp_path):
         "IMAGE_REPO_MAX_UPLOAD_BYTES": str(max(256 * MIB, 2 * base.stat().st_size)),
         "IMAGE_REPO_RATELIMIT_ENABLED": "false",
     }
-    _cli(env, "db", "upgrade")
-    _cli(env, "tenants", "create", "bench")
+    cli(env, "db", "upgrade")
+    cli(env, "tenants", "create", "bench")
     key = json.loads(
-        _cli(env, "keys", "create", "--tenant", "bench", "--group", "editor", "--json")
+        cli(env, "keys", "create", "--tenant", "bench", "--group", "editor", "--json")
     )["api_key"]
     headers = {"X-API-Key": key}
 

@@ -288,24 +288,10 @@ def _load_main(opts: argparse.Namespace) -> None:
 # -- our service, ready to load ------------------------------------------------
 
 
-def cli(env: Mapping[str, str], *args: str) -> str:
-    """``image-repo ARGS`` with ``env`` and none of this process's IMAGE_REPO_* variables."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_REPO_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "image_repo", *args],
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"image-repo {' '.join(args)} failed: {result.stderr}")
-    return result.stdout
-
-
 def prepare_service(env: Mapping[str, str]) -> str:
     """Migrate, create a tenant and an editor key (like tests/test_images_live.py); the key."""
+    from live_server import cli  # tests/ is on the path only under pytest
+
     cli(env, "db", "upgrade")
     cli(env, "tenants", "create", "bench")
     made = cli(env, "keys", "create", "--tenant", "bench", "--group", "editor", "--json")

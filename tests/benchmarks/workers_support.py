@@ -28,7 +28,6 @@ import argparse
 import http.client
 import itertools
 import json
-import os
 import random
 import secrets
 import struct
@@ -121,24 +120,10 @@ def multipart(data: bytes, filename: str) -> tuple[bytes, str]:
 # --- a service ready to load ------------------------------------------------
 
 
-def cli(env: Mapping[str, str], *args: str) -> str:
-    """``image-repo ARGS`` with ``env`` and none of this process's IMAGE_REPO_* variables."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_REPO_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "image_repo", *args],
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"image-repo {' '.join(args)} failed: {result.stderr}")
-    return result.stdout
-
-
 def prepare_service(env: Mapping[str, str]) -> str:
     """Migrate and create a tenant; its admin key (like tests/test_images_live.py, one call less)."""
+    from live_server import cli  # tests/ is on the path only under pytest (not in the driver)
+
     cli(env, "db", "upgrade")
     return json.loads(cli(env, "tenants", "create", "bench", "--json"))["api_key"]
 
