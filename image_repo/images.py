@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from .db.models import CollectionImage, Image, ImageTag
 from .db.types import utcnow
 from .errors import NotFound, PreconditionFailed
-from .ingest import ImageFields, clean_tags, taken_at_fields
+from .ingest import clean_tags, taken_at_fields
 
 SORT_COLUMNS = {"uploaded_at": Image.uploaded_at, "taken_at": Image.sort_time}
 
@@ -170,10 +170,9 @@ def update_image(
     """Apply client-settable changes; ``if_match`` holds ETags the client expects."""
     if if_match is not None and "*" not in if_match and etag_of(image) not in if_match:
         raise PreconditionFailed("The image changed since you read it (ETag mismatch).")
-    fields = ImageFields(**{k: v for k, v in changes.items() if k != "tags"})
     for name in ("title", "description"):
         if name in changes:
-            setattr(image, name, getattr(fields, name))
+            setattr(image, name, changes[name])
     if "taken_at" in changes:
         taken_at, offset = taken_at_fields(changes["taken_at"])
         image.taken_at, image.taken_at_offset = taken_at, offset

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -19,6 +21,11 @@ from sqlalchemy.engine import make_url
 
 from image_repo import create_app
 from image_repo.db import migrate
+
+# Hypothesis (under schemathesis) keeps its files out of the checkout.
+os.environ.setdefault(
+    "HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "image-repo-hypothesis")
+)
 
 TEST_DATABASE_URL = os.environ.get("IMAGE_REPO_TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("IMAGE_REPO_TEST_REDIS_URL")
@@ -36,13 +43,10 @@ def postgres_schema_url(schema: str) -> str:
     )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=needs_postgres)])
-def database_url(request, tmp_path):
-    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
-        return
-    schema = f"t_{uuid.uuid4().hex[:16]}"
+@contextmanager
+def postgres_schema(prefix: str = "t"):
+    """The URL of a fresh PostgreSQL schema, dropped afterwards."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:16]}"
     admin = create_engine(TEST_DATABASE_URL)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -52,6 +56,16 @@ def database_url(request, tmp_path):
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=needs_postgres)])
+def database_url(request, tmp_path):
+    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture

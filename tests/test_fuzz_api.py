@@ -38,13 +38,12 @@ from __future__ import annotations
 import json
 import os
 import random
-import uuid
 from itertools import islice
 from pathlib import Path
 
 import pytest
 import schemathesis
-from conftest import TEST_DATABASE_URL, needs_postgres, postgres_schema_url
+from conftest import needs_postgres, postgres_schema
 from fuzz_support import (
     GROUPS,
     OPERATOR_GROUP,
@@ -145,18 +144,8 @@ def database_url(request):
     if request.param == "sqlite":
         yield None
         return
-    from sqlalchemy import create_engine, text
-
-    name = f"fuzz_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(TEST_DATABASE_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{name}"'))
-    try:
-        yield postgres_schema_url(name)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-        admin.dispose()
+    with postgres_schema("fuzz") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

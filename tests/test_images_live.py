@@ -3,52 +3,33 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 
 import pytest
 import requests
-from conftest import TEST_DATABASE_URL, postgres_schema_url
+from conftest import needs_postgres, postgres_schema
 from corpus import corpus_path
 from live_server import cli, gunicorn_server
 
 PHOTO = corpus_path("valid/hopper.jpg")
 
 
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param(
-            "postgresql", marks=pytest.mark.skipif(not TEST_DATABASE_URL, reason="no PostgreSQL")
-        ),
-    ]
-)
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=needs_postgres)])
 def live(request, tmp_path):
     """A gunicorn with two workers, its database migrated, and an editor key."""
     env = {"IMAGE_REPO_DATA_DIR": str(tmp_path / "data")}
-    schema = None
-    if request.param == "postgresql":
-        from sqlalchemy import create_engine, text
-
-        schema = f"live_{os.urandom(6).hex()}"
-        admin = create_engine(TEST_DATABASE_URL)
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        env["IMAGE_REPO_DATABASE_URL"] = postgres_schema_url(schema)
-    cli(env, "db", "upgrade")
-    cli(env, "tenants", "create", "acme")
-    key = json.loads(cli(env, "keys", "create", "--tenant", "acme", "--group", "editor", "--json"))[
-        "api_key"
-    ]
-    with gunicorn_server(env, workers=2) as base:
-        yield base, key
-    if schema:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with ExitStack() as stack:
+        if request.param == "postgresql":
+            env["IMAGE_REPO_DATABASE_URL"] = stack.enter_context(postgres_schema("live"))
+        cli(env, "db", "upgrade")
+        cli(env, "tenants", "create", "acme")
+        made = cli(env, "keys", "create", "--tenant", "acme", "--group", "editor", "--json")
+        with gunicorn_server(env, workers=2) as base:
+            yield base, json.loads(made)["api_key"]
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import TEST_DATABASE_URL, TEST_REDIS_URL, postgres_schema_url
+from conftest import TEST_DATABASE_URL, TEST_REDIS_URL, postgres_schema
 from corpus import corpus_path
 from live_server import cli, gunicorn_server
 from PIL import Image
 from s3_server import CREDENTIALS, REGION, moto_server, new_bucket, raw_client, s3_unavailable
-from sqlalchemy import create_engine, text
 
 pytestmark = pytest.mark.skipif(
     not (TEST_DATABASE_URL and TEST_REDIS_URL) or s3_unavailable() is not None,
@@ -28,14 +26,10 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def shared_services(tmp_path):
-    schema = f"many_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(TEST_DATABASE_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    with moto_server() as s3:
+    with postgres_schema("many") as database_url, moto_server() as s3:
         bucket = new_bucket(raw_client(s3))
         env = {
-            "IMAGE_REPO_DATABASE_URL": postgres_schema_url(schema),
+            "IMAGE_REPO_DATABASE_URL": database_url,
             "IMAGE_REPO_REDIS_URL": TEST_REDIS_URL,
             "IMAGE_REPO_S3_BUCKET": bucket,
             "IMAGE_REPO_S3_ENDPOINT_URL": s3,
@@ -48,9 +42,6 @@ def shared_services(tmp_path):
         }
         cli({**env, "IMAGE_REPO_DATA_DIR": str(tmp_path / "cli")}, "db", "upgrade")
         yield env, s3, bucket
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 def test_two_instances_share_one_truth(shared_services, tmp_path):

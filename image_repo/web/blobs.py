@@ -4,10 +4,12 @@ or a redirect to a presigned URL when configured."""
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import quote
 
 from flask import current_app, redirect, request, send_file
 from flask_smorest import abort
 from werkzeug.datastructures import ContentRange
+from werkzeug.http import dump_options_header
 from werkzeug.wsgi import wrap_file
 
 from ..storage import BlobNotFound, BlobStore, StorageError
@@ -71,16 +73,12 @@ def _presigned_redirects(store: BlobStore) -> bool:
 def _disposition(download_name: str | None, as_attachment: bool) -> str | None:
     if not download_name:
         return None
-    # Let werkzeug encode the name (RFC 6266 / 5987) as send_file would.
-    from werkzeug.http import dump_options_header
-
+    # Encode the name as send_file would (RFC 6266 / 5987).
     kind = "attachment" if as_attachment else "inline"
     try:
         download_name.encode("ascii")
         return dump_options_header(kind, {"filename": download_name})
     except UnicodeEncodeError:
-        from urllib.parse import quote
-
         return f"{kind}; filename*=UTF-8''{quote(download_name, safe='')}"
 
 
