@@ -7,6 +7,7 @@ may reach loopback only: the docs must work with no internet.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from browser import loopback_only_browser, require_browser
@@ -47,8 +48,11 @@ def _execute(op, expect, status: str) -> dict:
     """Click Execute; return the JSON body the page shows once it shows ``status``."""
     op.get_by_role("button", name="Execute").click()
     live = op.locator(".live-responses-table")
-    expect(live.locator("tbody tr.response .response-col_status")).to_have_text(status)
-    return json.loads(live.locator(".highlight-code pre").first.inner_text())
+    shown = live.locator("tbody tr.response .response-col_status")
+    expect(shown).to_have_text(re.compile(r"\d{3}"))
+    body = live.locator(".highlight-code pre").first.inner_text()
+    assert shown.inner_text().strip() == status, f"Swagger UI got {shown.inner_text()}: {body}"
+    return json.loads(body)
 
 
 def test_authorize_upload_and_list_from_swagger_ui(live, tmp_path):

@@ -25,7 +25,10 @@ class TagsField(ma.fields.List):
             validate=validate.Length(max=MAX_TAGS),
             metadata={
                 "description": f"Up to {MAX_TAGS} tags of 1 to {MAX_TAG_LENGTH} characters; "
-                "a value with commas holds several."
+                "a value with commas holds several.",
+                # Without an example Swagger UI fills the form from the pattern, and
+                # that random text is often longer than a tag may be.
+                "example": ["holiday", "pier"],
             },
             **kwargs,
         )
