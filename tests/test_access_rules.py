@@ -45,7 +45,9 @@ ID_PREFIX = {"image_id": "img", "collection_id": "col", "key_id": "key"}
 def _path(rule) -> str:
     # A well-formed id of nothing: access is decided before the lookup.
     return re.sub(
-        r"<(?:[^:>]+:)?([^>]+)>", lambda m: f"{ID_PREFIX.get(m.group(1), 'x')}_{'a' * 20}", rule.rule
+        r"<(?:[^:>]+:)?([^>]+)>",
+        lambda m: f"{ID_PREFIX.get(m.group(1), 'x')}_{'a' * 20}",
+        rule.rule,
     )
 
 
