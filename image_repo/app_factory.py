@@ -20,6 +20,7 @@ from .web.database import init_database
 from .web.docs import docs_assets_bp
 from .web.errors import register_error_handlers
 from .web.observability import init_observability
+from .web.rendition_front import install_rendition_front
 from .web.storage import init_storage
 
 # Headers a browser client needs to read from cross-origin responses.
@@ -91,6 +92,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                 "If-None-Match",
             ],
         )
+    # Last: it wraps the finished app and hands it whatever it does not answer.
+    install_rendition_front(app)
     return app
 
 

@@ -120,6 +120,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("RENDER_DEFAULT_FORMAT", str, "webp", "Output format when a request names none."),
     Setting(
+        "RENDITION_FRONT",
+        _bool,
+        True,
+        "Answer repeat requests for stored renditions in one query, before the full request "
+        "stack (local data folder, rate limits off).",
+    ),
+    Setting(
         "RENDER_BACKGROUND",
         str,
         "#ffffff",

@@ -40,15 +40,21 @@ class RenditionRef:
     key: str
     etag: str
     mime_type: str
+    digest: str  # of the normalised parameters
 
     @classmethod
     def of(cls, sha256: str, params: RenderParams) -> RenditionRef:
         digest = params.digest()  # hashing JSON: done once per request
         return cls(
             key=rendition_key(sha256, digest),
-            etag=f"{sha256[:24]}-{digest}",
+            etag=cls.etag_for(sha256, digest),
             mime_type=OUTPUT_FORMATS[params.format].mime_type,
+            digest=digest,
         )
+
+    @staticmethod
+    def etag_for(sha256: str, digest: str) -> str:
+        return f"{sha256[:24]}-{digest}"
 
 
 def _stored(store: BlobStore, key: str) -> bool:

@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -187,6 +187,38 @@ def revoke_key(session: Session, key_id: str, *, tenant_id: str | None = None) -
     return key
 
 
+# What authentication reads: the key's row and its tenant's status, no ORM objects.
+KEY_COLUMNS = (
+    ApiKey.id,
+    ApiKey.tenant_id,
+    ApiKey.group,
+    ApiKey.secret_sha256,
+    ApiKey.expires_at,
+    ApiKey.revoked_at,
+    ApiKey.last_used_at,
+    Tenant.status.label("tenant_status"),
+)
+
+
+def key_row_query():
+    """SELECT of KEY_COLUMNS; add ``.where(ApiKey.id == ...)`` (and more joins)."""
+    return select(*KEY_COLUMNS).join(Tenant, Tenant.id == ApiKey.tenant_id)
+
+
+def key_row_is_valid(row, api_key: str, now: datetime) -> bool:
+    """Whether a KEY_COLUMNS row authenticates ``api_key`` at ``now``."""
+    return (
+        hmac.compare_digest(row.secret_sha256, hash_key(api_key))
+        and row.revoked_at is None
+        and (row.expires_at is None or row.expires_at > now)
+        and row.tenant_status == "active"
+    )
+
+
+def last_used_is_stale(row, now: datetime) -> bool:
+    return row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION
+
+
 def authenticate(
     session: Session,
     api_key: str,
@@ -196,21 +228,12 @@ def authenticate(
     match = KEY_PATTERN.match(api_key)
     if match is None:
         return None
-    row = session.execute(
-        select(ApiKey, Tenant.status).join(Tenant).where(ApiKey.id == match.group(1))
-    ).first()
-    if row is None:
-        return None
-    key, tenant_status = row
-    if not hmac.compare_digest(key.secret_sha256, hash_key(api_key)):
-        return None
+    key = session.execute(key_row_query().where(ApiKey.id == match.group(1))).first()
     now = utcnow()
-    if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+    if key is None or not key_row_is_valid(key, api_key, now):
         return None
-    if tenant_status != "active":
-        return None
-    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-        key.last_used_at = now
+    if last_used_is_stale(key, now):
+        session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
         session.commit()
     return Principal(
         tenant_id=key.tenant_id,

@@ -59,6 +59,7 @@ class LocalBlobStore(BlobStore):
         except OSError as exc:
             raise StorageError(f"cannot create blob folder {root}: {exc}") from exc
         self.root = Path(root).resolve()
+        self._root = str(self.root)
 
     def __repr__(self) -> str:
         return f"LocalBlobStore({str(self.root)!r})"
@@ -173,11 +174,13 @@ class LocalBlobStore(BlobStore):
 
     def _path(self, key: str) -> Path:
         """The file for a key; the key is validated and must stay under root."""
-        path = self.root.joinpath(*validate_key(key).split("/"))
+        path = os.path.join(self._root, *validate_key(key).split("/"))
         # Keys cannot hold "..", but a symlink planted inside root could lead out.
-        if not path.resolve().is_relative_to(self.root):
+        # (os.path, not pathlib: this runs on every request that sends a file.)
+        real = os.path.realpath(path)
+        if real != path and not real.startswith(self._root + os.sep):
             raise InvalidKey(f"blob key resolves outside the store: {key!r}")
-        return path
+        return Path(path)
 
     def _mkstemp(self, folder: Path, key: str) -> tuple[int, str]:
         for _ in range(_MKSTEMP_ATTEMPTS):

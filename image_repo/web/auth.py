@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from functools import partial
 
 from flask import Flask, current_app, g, request
 from flask_limiter import ApplicationLimit, Limiter
 from flask_smorest import abort
+from limits import parse_many
 
 from ..permissions import METRICS_READ, TENANTS_MANAGE, group_map
 from ..tenancy import Principal, authenticate
@@ -27,23 +29,26 @@ OPERATOR = Principal(
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def presented_key() -> str | None:
-    header = request.headers.get("X-API-Key")
-    if header:
-        return header.strip()
-    authorization = request.headers.get("Authorization", "")
-    scheme, _, credentials = authorization.partition(" ")
+def key_from_headers(x_api_key: str | None, authorization: str | None) -> str | None:
+    """The key from ``X-API-Key`` or ``Authorization: Bearer`` (never the query string)."""
+    if x_api_key and x_api_key.strip():
+        return x_api_key.strip()
+    scheme, _, credentials = (authorization or "").partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
     return None
+
+
+def presented_key() -> str | None:
+    return key_from_headers(request.headers.get("X-API-Key"), request.headers.get("Authorization"))
 
 
 def _unauthorized(message: str):
     abort(401, message=message, headers=CHALLENGE)
 
 
-def _is_operator_key(api_key: str) -> bool:
-    expected = current_app.config.get("OPERATOR_KEY_SHA256")
+def is_operator_key(config, api_key: str) -> bool:
+    expected = config.get("OPERATOR_KEY_SHA256")
     if not expected:
         return False
     digest = hashlib.sha256(api_key.encode()).hexdigest()
@@ -54,7 +59,7 @@ def authorize(access: Access) -> None:
     api_key = presented_key()
     if api_key is None:
         _unauthorized("This operation needs an API key: send X-API-Key or Authorization: Bearer.")
-    if _is_operator_key(api_key):
+    if is_operator_key(current_app.config, api_key):
         principal = OPERATOR
     else:
         groups = current_app.extensions["image_repo"]["group_permissions"]
@@ -90,6 +95,38 @@ def _is_write() -> bool:
     return request.method not in READ_METHODS
 
 
+RATE_LIMIT_PREFIX = "image-repo"
+
+
+def spend_read_budget(app: Flask, key_id: str) -> list[tuple[str, str]] | None:
+    """Charge one read to ``key_id`` outside a Flask request: its rate-limit headers,
+    or None when the budget is spent (the full stack then answers 429).
+
+    For the rendition front (web.rendition_front). It charges the very counters
+    flask-limiter charges for the ``read`` application limits (shared limits
+    are keyed prefix/key/scope) and answers the headers flask-limiter would
+    add; a test holds the two to one budget and the same headers.
+    """
+    limiter: Limiter = app.extensions["image_repo"]["limiter"]
+    if not limiter.enabled:
+        return []
+    strategy = limiter.limiter
+    items = app.extensions["image_repo"]["read_limits"]
+    identity = (RATE_LIMIT_PREFIX, key_id, "read")
+    for item in items:
+        if not strategy.hit(item, *identity):
+            return None
+    shown = items[0]  # flask-limiter reports the first in its sort order
+    reset_at, remaining = strategy.get_window_stats(shown, *identity)
+    reset_at = int(reset_at + 1)
+    return [
+        ("X-RateLimit-Limit", str(shown.amount)),
+        ("X-RateLimit-Remaining", str(remaining)),
+        ("X-RateLimit-Reset", str(reset_at)),
+        ("Retry-After", str(int(reset_at - time.time()))),
+    ]
+
+
 def init_auth(app: Flask) -> None:
     try:
         app.extensions["image_repo"]["group_permissions"] = group_map(
@@ -109,13 +146,14 @@ def init_auth(app: Flask) -> None:
         storage_uri=config.get("REDIS_URL") or "memory://",
         headers_enabled=True,
         enabled=config["RATELIMIT_ENABLED"],
-        key_prefix="image-repo",
+        key_prefix=RATE_LIMIT_PREFIX,
     )
     # Public and refused requests spend no key's budget (and cost no lookup).
     limiter.request_filter(lambda: g.get("principal") is None)
     limiter.init_app(app)
     _only_for_keys(app, limiter)
     app.extensions["image_repo"]["limiter"] = limiter
+    app.extensions["image_repo"]["read_limits"] = sorted(parse_many(config["RATELIMIT_READ"]))
 
 
 def _only_for_keys(app: Flask, limiter: Limiter) -> None:

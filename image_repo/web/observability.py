@@ -55,9 +55,9 @@ class Metrics:
         )
 
 
-def _children(labels: tuple[str, str, str]):
+def _children(labels: tuple[str, str, str], app: Flask | None = None):
     """The labelled request counter and histogram, looked up once per label set."""
-    state = current_app.extensions["image_repo"]
+    state = (app or current_app).extensions["image_repo"]
     cache = state.setdefault("metric_children", {})
     children = cache.get(labels)
     if children is None:
@@ -90,9 +90,48 @@ def _multiprocess() -> bool:
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
+def request_id_from(given: str | None) -> str:
+    """The client's X-Request-ID when it is sane, else a new one."""
+    return given if given and REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
 def _request_id() -> str:
-    given = request.headers.get("X-Request-ID", "")
-    return given if REQUEST_ID.match(given) else uuid.uuid4().hex
+    return request_id_from(request.headers.get("X-Request-ID"))
+
+
+def record_request(
+    app: Flask,
+    *,
+    request_id: str,
+    method: str,
+    route: str | None,
+    operation: str,
+    status: int,
+    duration: float,
+    tenant_id: str | None,
+    key_id: str | None,
+    remote_addr: str | None,
+) -> None:
+    """Count and time one answered request, and write its log line."""
+    requests_child, latency_child = _children((operation, method, str(status)), app)
+    requests_child.inc()
+    latency_child.observe(duration)
+    _write_log_line(
+        json.dumps(
+            {
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "request_id": request_id,
+                "method": method,
+                "route": route,
+                "operation": operation,
+                "status": status,
+                "duration_ms": round(duration * 1000, 2),
+                "tenant_id": tenant_id,
+                "key_id": key_id,
+                "remote_addr": remote_addr,
+            }
+        )
+    )
 
 
 def _operation() -> str:
@@ -120,27 +159,17 @@ def init_observability(app: Flask) -> None:
         response.headers["X-Request-ID"] = request_id
         if started is None:
             return response
-        duration = time.perf_counter() - started
-        operation = _operation()
-        labels = (operation, request.method, str(response.status_code))
-        requests_child, latency_child = _children(labels)
-        requests_child.inc()
-        latency_child.observe(duration)
         principal = g.get("principal")
-        _write_log_line(
-            json.dumps(
-                {
-                    "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                    "request_id": request_id,
-                    "method": request.method,
-                    "route": request.url_rule.rule if request.url_rule else None,
-                    "operation": operation,
-                    "status": response.status_code,
-                    "duration_ms": round(duration * 1000, 2),
-                    "tenant_id": principal.tenant_id if principal else None,
-                    "key_id": principal.key_id if principal else None,
-                    "remote_addr": request.remote_addr,
-                }
-            )
+        record_request(
+            current_app,
+            request_id=request_id,
+            method=request.method,
+            route=request.url_rule.rule if request.url_rule else None,
+            operation=_operation(),
+            status=response.status_code,
+            duration=time.perf_counter() - started,
+            tenant_id=principal.tenant_id if principal else None,
+            key_id=principal.key_id if principal else None,
+            remote_addr=request.remote_addr,
         )
         return response

@@ -13,6 +13,7 @@ from image_repo.web.blobs import send_blob
 from image_repo.web.database import db_session
 from image_repo.web.locks import locks
 from image_repo.web.observability import metrics
+from image_repo.web.rendition_front import CACHE_CONTROL, CACHE_MAX_AGE, VARY, remember_rendition
 from image_repo.web.responses import BINARY_IMAGE_RESPONSES, IfNoneMatchHeader
 from image_repo.web.storage import blob_store
 
@@ -20,9 +21,6 @@ from .blueprint import renditions_bp
 from .schemas import RenderQuerySchema, SimilarListSchema, SimilarQuerySchema, ThumbnailQuerySchema
 
 RENDITION_ERRORS = (404, 503)
-# A rendition never changes for its URL: caches may keep it for a year. Vary
-# keeps shared caches from answering one key's request with another's copy.
-CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 
 def _params(args: dict) -> RenderParams:
@@ -43,9 +41,10 @@ def _params(args: dict) -> RenderParams:
         abort(422, message="Bad rendition parameters.", errors={"query": exc.errors})
 
 
-def _send(image_id: str, params: RenderParams):
+def _send(kind: str, image_id: str, params: RenderParams):
     sha256 = images.get_sha256(db_session(), current_principal().tenant_id, image_id)
     ref = renditions.RenditionRef.of(sha256, params)
+    remember_rendition(kind, ref)
     if request.if_none_match.contains(ref.etag):
         # The client has it: no storage round trip, no decode.
         metrics().rendition_cache.labels("hit").inc()
@@ -64,7 +63,11 @@ def _send(image_id: str, params: RenderParams):
     if rendition.computed:
         observed.decode_seconds.labels("render").observe(rendition.render_seconds)
     response = send_blob(
-        store, rendition.key, mimetype=rendition.mime_type, etag=rendition.etag, max_age=31536000
+        store,
+        rendition.key,
+        mimetype=rendition.mime_type,
+        etag=rendition.etag,
+        max_age=CACHE_MAX_AGE,
     )
     if response.status_code not in (200, 206):
         return response  # a redirect to a presigned URL
@@ -74,7 +77,7 @@ def _send(image_id: str, params: RenderParams):
 
 def _cache_headers(response):
     response.headers["Cache-Control"] = CACHE_CONTROL
-    response.vary.update(("Authorization", "X-API-Key"))
+    response.vary.update(VARY)
     return response
 
 
@@ -99,7 +102,9 @@ class Thumbnail(MethodView):
                 errors={"query": {"size": [f"must be one of {', '.join(sizes)}"]}},
             )
         return _send(
-            image_id, _params({"width": side, "height": side, "format": args.get("format")})
+            "thumbnail",
+            image_id,
+            _params({"width": side, "height": side, "format": args.get("format")}),
         )
 
 
@@ -116,7 +121,7 @@ class Render(MethodView):
         Never bigger than the original unless `upscale` is asked and allowed.
         Animated sources give their first frame unless `animated=true`.
         """
-        return _send(image_id, _params(args))
+        return _send("render", image_id, _params(args))
 
 
 @renditions_bp.route("/<image_id:image_id>/similar")
