@@ -197,7 +197,7 @@ def test_front_leaves_a_stale_last_used_to_the_full_stack(served_image):
 
 
 def test_front_logs_and_counts_its_answers(served_image, capsys):
-    app, client, tenant, headers, image_id, url = served_image
+    app, client, tenant, headers, _, url = served_image
     metrics = app.extensions["image_repo"]["metrics"]
 
     def sample(name: str, **labels) -> float:
