@@ -13,7 +13,6 @@ import os
 import re
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 
 from flask import Flask, current_app, g, request
@@ -92,7 +91,7 @@ def _multiprocess() -> bool:
 
 def request_id_from(given: str | None) -> str:
     """The client's X-Request-ID when it is sane, else a new one."""
-    return given if given and REQUEST_ID.match(given) else uuid.uuid4().hex
+    return given if given and REQUEST_ID.match(given) else os.urandom(16).hex()
 
 
 def _request_id() -> str:
