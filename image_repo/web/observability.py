@@ -133,11 +133,16 @@ def record_request(
     )
 
 
-def _operation() -> str:
-    if request.endpoint is None:
+def _operation(app: Flask, endpoint: str | None, method: str) -> str:
+    """The operationId of a route (looked up once per endpoint and method)."""
+    if endpoint is None:
         return "unmatched"
-    access = access_for(current_app, request.endpoint, request.method)
-    return access.operation_id if access else request.endpoint
+    names = app.extensions["image_repo"].setdefault("operation_names", {})
+    name = names.get((endpoint, method))
+    if name is None:
+        access = access_for(app, endpoint, method)
+        name = names[(endpoint, method)] = access.operation_id if access else endpoint
+    return name
 
 
 def init_observability(app: Flask) -> None:
@@ -159,16 +164,18 @@ def init_observability(app: Flask) -> None:
         if started is None:
             return response
         principal = g.get("principal")
+        req = request._get_current_object()  # one context lookup instead of six
+        rule = req.url_rule
         record_request(
-            current_app,
+            app,
             request_id=request_id,
-            method=request.method,
-            route=request.url_rule.rule if request.url_rule else None,
-            operation=_operation(),
+            method=req.method,
+            route=rule.rule if rule else None,
+            operation=_operation(app, req.endpoint, req.method),
             status=response.status_code,
             duration=time.perf_counter() - started,
             tenant_id=principal.tenant_id if principal else None,
             key_id=principal.key_id if principal else None,
-            remote_addr=request.remote_addr,
+            remote_addr=req.remote_addr,
         )
         return response
