@@ -27,14 +27,22 @@ def _front(app):
     return app.extensions["image_repo"]["rendition_front"]
 
 
-@pytest.fixture
-def served_image(app_config):
-    """An app, a tenant, an image, and the URL of a rendition made once."""
-    app = make_app({**app_config, "RATELIMIT_READ": "1000 per minute"})
+def _app_with_image(app_config, seed: int, **settings):
+    """An app with ``settings``, a tenant, its admin headers and an uploaded image's id."""
+    app = make_app({**app_config, **settings})
     tenant = create_tenant(app)
     client = app.test_client()
     headers = {"X-API-Key": tenant.admin_key}
-    image_id = upload(client, headers, jpeg_bytes(1, (120, 80)), "a.jpg").json["id"]
+    image_id = upload(client, headers, jpeg_bytes(seed, (120, 80)), f"{seed}.jpg").json["id"]
+    return app, client, tenant, headers, image_id
+
+
+@pytest.fixture
+def served_image(app_config):
+    """An app, a tenant, an image, and the URL of a rendition made once."""
+    app, client, tenant, headers, image_id = _app_with_image(
+        app_config, 1, RATELIMIT_READ="1000 per minute"
+    )
     url = f"/images/{image_id}/render?{QUERY}"
     first = client.get(url, headers=headers)
     assert first.status_code == 200 and first.headers["X-Rendition-Cache"] == "miss"
@@ -99,11 +107,9 @@ def test_front_answers_if_none_match_with_304_like_the_full_stack(served_image):
 
 
 def test_front_and_full_stack_share_one_read_budget(app_config):
-    app = make_app({**app_config, "RATELIMIT_READ": "4 per minute"})
-    tenant = create_tenant(app)
-    client = app.test_client()
-    headers = {"X-API-Key": tenant.admin_key}
-    image_id = upload(client, headers, jpeg_bytes(2), "b.jpg").json["id"]
+    app, client, _, headers, image_id = _app_with_image(
+        app_config, 2, RATELIMIT_READ="4 per minute"
+    )
     url = f"/images/{image_id}/thumbnail?size=small"
     answers = [client.get(url, headers=headers) for _ in range(5)]
     assert [a.status_code for a in answers] == [200, 200, 200, 200, 429]
@@ -170,11 +176,9 @@ def test_front_refuses_a_group_without_read_permission(app_config):
         "admin": sorted(ALL_PERMISSIONS - {TENANTS_MANAGE}),
         "auditor": [ACCOUNT_READ],
     }
-    app = make_app({**app_config, "GROUP_PERMISSIONS": groups})
-    tenant = create_tenant(app)
-    client = app.test_client()
-    headers = {"X-API-Key": tenant.admin_key}
-    image_id = upload(client, headers, jpeg_bytes(3), "c.jpg").json["id"]
+    app, client, tenant, headers, image_id = _app_with_image(
+        app_config, 3, GROUP_PERMISSIONS=groups
+    )
     url = f"/images/{image_id}/render?{QUERY}"
     client.get(url, headers=headers)
     refused = client.get(url, headers={"X-API-Key": tenant.key("auditor")})
@@ -227,11 +231,7 @@ def test_front_logs_and_counts_its_answers(served_image, capsys):
 
 
 def test_front_can_be_turned_off(app_config):
-    app = make_app({**app_config, "RENDITION_FRONT": False})
-    tenant = create_tenant(app)
-    client = app.test_client()
-    headers = {"X-API-Key": tenant.admin_key}
-    image_id = upload(client, headers, jpeg_bytes(4), "d.jpg").json["id"]
+    app, client, _, headers, image_id = _app_with_image(app_config, 4, RENDITION_FRONT=False)
     url = f"/images/{image_id}/render?{QUERY}"
     statuses = [client.get(url, headers=headers).headers["X-Rendition-Cache"] for _ in range(3)]
     assert statuses == ["miss", "hit", "hit"]
