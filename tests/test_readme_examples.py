@@ -63,6 +63,11 @@ RULES = (
         "creates the virtualenv and installs the project: this test runs inside that install",
     ),
     Rule(
+        r"^\.venv/bin/pip install ",
+        "skip",
+        "installs extras into the virtualenv: this test runs inside that install",
+    ),
+    Rule(
         r"(^|\s)\.venv/bin/python -m pytest\b",
         "skip",
         "runs the test suite (or the benchmarks) itself",
