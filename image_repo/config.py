@@ -124,7 +124,7 @@ SETTINGS: tuple[Setting, ...] = (
         _bool,
         True,
         "Answer repeat requests for stored renditions in one query, before the full request "
-        "stack (local data folder, rate limits off).",
+        "stack (local data folder; the same rate-limit budget).",
     ),
     Setting(
         "RENDER_BACKGROUND",

@@ -54,9 +54,9 @@ class Metrics:
         )
 
 
-def _children(labels: tuple[str, str, str], app: Flask | None = None):
+def _children(labels: tuple[str, str, str], app: Flask):
     """The labelled request counter and histogram, looked up once per label set."""
-    state = (app or current_app).extensions["image_repo"]
+    state = app.extensions["image_repo"]
     cache = state.setdefault("metric_children", {})
     children = cache.get(labels)
     if children is None:
@@ -133,7 +133,7 @@ def record_request(
     )
 
 
-def _operation(app: Flask, endpoint: str | None, method: str) -> str:
+def operation_name(app: Flask, endpoint: str | None, method: str) -> str:
     """The operationId of a route (looked up once per endpoint and method)."""
     if endpoint is None:
         return "unmatched"
@@ -171,7 +171,7 @@ def init_observability(app: Flask) -> None:
             request_id=request_id,
             method=req.method,
             route=rule.rule if rule else None,
-            operation=_operation(app, req.endpoint, req.method),
+            operation=operation_name(app, req.endpoint, req.method),
             status=response.status_code,
             duration=time.perf_counter() - started,
             tenant_id=principal.tenant_id if principal else None,

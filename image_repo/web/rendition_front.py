@@ -44,17 +44,12 @@ from ..storage import rendition_key
 from ..tenancy import KEY_PATTERN, key_row_is_valid, key_row_query, last_used_is_stale
 from .auth import is_operator_key, key_from_headers, spend_read_budget
 from .converters import ID_BODY
-from .observability import record_request, request_id_from
+from .observability import operation_name, record_request, request_id_from
 from .storage import blob_store_of
 
 log = logging.getLogger(__name__)
 
 PATH = re.compile(rf"^/images/(img_{ID_BODY})/(render|thumbnail)$")
-# (operation id, route) as the full stack names them in logs and metrics.
-OPERATIONS = {
-    "render": ("renderImage", "/images/<image_id:image_id>/render"),
-    "thumbnail": ("getThumbnail", "/images/<image_id:image_id>/thumbnail"),
-}
 # Request headers whose handling the front leaves to the full stack.
 STEP_ASIDE_HEADERS = (
     "HTTP_ORIGIN",
@@ -81,6 +76,8 @@ class RenditionFront:
         self.enabled = app.config["RENDITION_FRONT"]
         self.served = 0  # answers given here (the rest went the full way)
         self._memo: dict[tuple[str, str], tuple[str, str]] = {}
+        # kind -> (operation id, route) as the full stack logs them
+        self._names: dict[str, tuple[str, str]] = {}
         self._memo_lock = threading.Lock()
         self._hits = app.extensions["image_repo"]["metrics"].rendition_cache.labels("hit")
         self._query = (
@@ -95,12 +92,17 @@ class RenditionFront:
 
     # -- what the full stack teaches the front ----------------------------------
 
-    def remember(self, kind: str, query_string: str, ref: RenditionRef) -> None:
-        """The digest and type the view derived from this query (for any image)."""
+    def remember(self, kind: str, query_string: str, ref: RenditionRef, names) -> None:
+        """The digest and type the view derived from this query (for any image),
+        and the operation id and route the full stack logs such requests under."""
+        known = (ref.digest, ref.mime_type)
+        if self._memo.get((kind, query_string)) == known:
+            return
         with self._memo_lock:
             if len(self._memo) >= MEMO_SIZE:
                 del self._memo[next(iter(self._memo))]  # oldest first
-            self._memo[(kind, query_string)] = (ref.digest, ref.mime_type)
+            self._memo[(kind, query_string)] = known
+            self._names[kind] = names
 
     # -- WSGI ---------------------------------------------------------------------
 
@@ -121,7 +123,7 @@ class RenditionFront:
         start_response(status, headers)
         self.served += 1
         kind, tenant_id, key_id = seen
-        operation, route = OPERATIONS[kind]
+        operation, route = self._names[kind]
         self._hits.inc()
         record_request(
             self.app,
@@ -175,23 +177,18 @@ class RenditionFront:
         digest, mime_type = known
         etag = RenditionRef.etag_for(row.sha256, digest)
         seen = (kind, row.tenant_id, row.id)
-        if parse_etags(environ.get("HTTP_IF_NONE_MATCH")).contains(etag):
-            budget = spend_read_budget(self.app, row.id)
-            if budget is None:
-                return None  # over budget: the full stack answers 429
-            return "304 NOT MODIFIED", self._headers(etag) + budget, None, seen
-        path = store.local_path(rendition_key(row.sha256, digest))
-        if path is None:
-            return None  # not made yet, or collected: the full stack makes it
-        body = open(path, "rb")  # noqa: SIM115 - closed by the WSGI server
-        try:
-            budget = spend_read_budget(self.app, row.id)
-        except BaseException:
-            body.close()
-            raise
+        not_modified = parse_etags(environ.get("HTTP_IF_NONE_MATCH")).contains(etag)
+        path = None
+        if not not_modified:
+            path = store.local_path(rendition_key(row.sha256, digest))
+            if path is None:
+                return None  # not made yet, or collected: the full stack makes it
+        budget = spend_read_budget(self.app, row.id)
         if budget is None:
-            body.close()
-            return None
+            return None  # over budget: the full stack answers 429
+        if not_modified:
+            return "304 NOT MODIFIED", self._headers(etag) + budget, None, seen
+        body = open(path, "rb")  # noqa: SIM115 - closed by the WSGI server
         stat = os.fstat(body.fileno())
         headers = [
             ("Content-Disposition", f"inline; filename={path.name}"),
@@ -223,8 +220,14 @@ def install_rendition_front(app: Flask) -> None:
     app.extensions["image_repo"]["rendition_front"] = front
 
 
-def remember_rendition(kind: str, ref: RenditionRef) -> None:
+def remember_rendition(ref: RenditionRef) -> None:
     """Called by the rendition views once a request's parameters proved valid."""
-    front = current_app.extensions["image_repo"].get("rendition_front")
+    app = current_app._get_current_object()
+    front = app.extensions["image_repo"].get("rendition_front")
     if front is not None and front.enabled:
-        front.remember(kind, request.query_string.decode("latin-1"), ref)
+        front.remember(
+            request.path.rpartition("/")[2],  # what PATH calls the kind
+            request.query_string.decode("latin-1"),
+            ref,
+            (operation_name(app, request.endpoint, request.method), request.url_rule.rule),
+        )

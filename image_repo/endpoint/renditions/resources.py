@@ -41,10 +41,10 @@ def _params(args: dict) -> RenderParams:
         abort(422, message="Bad rendition parameters.", errors={"query": exc.errors})
 
 
-def _send(kind: str, image_id: str, params: RenderParams):
+def _send(image_id: str, params: RenderParams):
     sha256 = images.get_sha256(db_session(), current_principal().tenant_id, image_id)
     ref = renditions.RenditionRef.of(sha256, params)
-    remember_rendition(kind, ref)
+    remember_rendition(ref)
     if request.if_none_match.contains(ref.etag):
         # The client has it: no storage round trip, no decode.
         metrics().rendition_cache.labels("hit").inc()
@@ -102,9 +102,7 @@ class Thumbnail(MethodView):
                 errors={"query": {"size": [f"must be one of {', '.join(sizes)}"]}},
             )
         return _send(
-            "thumbnail",
-            image_id,
-            _params({"width": side, "height": side, "format": args.get("format")}),
+            image_id, _params({"width": side, "height": side, "format": args.get("format")})
         )
 
 
@@ -121,7 +119,7 @@ class Render(MethodView):
         Never bigger than the original unless `upscale` is asked and allowed.
         Animated sources give their first frame unless `animated=true`.
         """
-        return _send("render", image_id, _params(args))
+        return _send(image_id, _params(args))
 
 
 @renditions_bp.route("/<image_id:image_id>/similar")
