@@ -120,6 +120,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("RENDER_DEFAULT_FORMAT", str, "webp", "Output format when a request names none."),
     Setting(
+        "RENDITION_PREVIEWS",
+        _bool,
+        True,
+        "Keep a 1024 px preview of each large JPEG upload (about 2-5% of its bytes); "
+        "renditions up to 512 px start from it instead of decoding the original.",
+    ),
+    Setting(
         "RENDITION_FRONT",
         _bool,
         True,

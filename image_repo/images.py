@@ -50,14 +50,16 @@ def get_image(session: Session, tenant_id: str, image_id: str) -> Image:
     return image
 
 
-def get_sha256(session: Session, tenant_id: str, image_id: str) -> str:
-    """Only the content hash of an image (what renditions need): one narrow query."""
-    sha = session.scalar(
-        select(Image.sha256).where(Image.id == image_id, Image.tenant_id == tenant_id)
-    )
-    if sha is None:
+def get_original(session: Session, tenant_id: str, image_id: str) -> tuple[str, tuple[int, int]]:
+    """Content hash and stored size of an image (what renditions need): one narrow query."""
+    row = session.execute(
+        select(Image.sha256, Image.stored_width, Image.stored_height).where(
+            Image.id == image_id, Image.tenant_id == tenant_id
+        )
+    ).one_or_none()
+    if row is None:
         raise NotFound(f"No image {image_id!r}.")
-    return sha
+    return row.sha256, (row.stored_width, row.stored_height)
 
 
 def _like_pattern(text: str) -> str:

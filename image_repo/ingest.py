@@ -12,6 +12,8 @@ the winner.
 from __future__ import annotations
 
 import hashlib
+import io
+import logging
 import re
 import time
 import unicodedata
@@ -29,7 +31,9 @@ from .errors import BackendUnavailable, InvalidInput, QuotaExceeded, TooLarge, U
 from .ids import new_id
 from .imaging.formats import ACCEPTED_FORMATS
 from .imaging.probe import ImageInfo, ImageRejected, probe
-from .storage import BlobStore, StorageError, blob_key
+from .storage import BlobStore, StorageError, blob_key, preview_key
+
+log = logging.getLogger(__name__)
 
 HASH_CHUNK = 1024 * 1024
 MAX_TAGS = 50
@@ -105,9 +109,9 @@ _REJECTION = {
 }
 
 
-def _validate(stream: BinaryIO, max_pixels: int) -> ImageInfo:
+def _validate(stream: BinaryIO, max_pixels: int, make_preview: bool) -> ImageInfo:
     try:
-        return probe(stream, max_pixels=max_pixels)
+        return probe(stream, max_pixels=max_pixels, make_preview=make_preview)
     except ImageRejected as exc:
         raise _REJECTION[exc.reason](exc.message, image=[exc.reason]) from exc
 
@@ -170,6 +174,7 @@ def ingest(
     fields: ImageFields,
     max_bytes: int,
     max_pixels: int,
+    make_preview: bool = True,
 ) -> IngestResult:
     sha, size = sha256_of(stream)
     if size > max_bytes:
@@ -183,7 +188,7 @@ def ingest(
         return IngestResult(existing, created=False)
 
     started = time.perf_counter()
-    info = _validate(stream, max_pixels)
+    info = _validate(stream, max_pixels, make_preview)
     decode_seconds = time.perf_counter() - started
     _check_quota(session, tenant_id, size)
 
@@ -193,6 +198,8 @@ def ingest(
     except StorageError as exc:
         session.rollback()
         raise BackendUnavailable("The image store is not available; nothing was saved.") from exc
+    if info.preview is not None:
+        _store_preview(store, sha, info.preview)
 
     image = _new_image(tenant_id, sha, size, info, filename, fields, tags)
     session.add(image)
@@ -206,6 +213,14 @@ def ingest(
             raise
         return IngestResult(winner, created=False, decode_seconds=decode_seconds)
     return IngestResult(image, created=True, decode_seconds=decode_seconds)
+
+
+def _store_preview(store: BlobStore, sha: str, data: bytes) -> None:
+    # A preview only saves time: renditions decode the original without it.
+    try:
+        store.put(preview_key(sha), io.BytesIO(data), durable=False)
+    except StorageError:
+        log.warning("could not store the preview of %s; renditions will decode the original", sha)
 
 
 def _new_image(

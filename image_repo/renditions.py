@@ -9,15 +9,20 @@ Renditions live under their original's hash: ``gc`` removes them with it.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from .errors import BackendUnavailable, InvalidInput
 from .imaging.formats import OUTPUT_FORMATS
-from .imaging.render import RenderError, RenderParams, render
-from .storage import BlobStore, StorageError, blob_key, rendition_key
+from .imaging.render import RenderError, RenderParams, render, render_preview
+from .storage import BlobNotFound, BlobStore, StorageError, blob_key, preview_key, rendition_key
+
+log = logging.getLogger(__name__)
 
 
 class Locks(Protocol):
@@ -71,8 +76,13 @@ def get_or_create(
     *,
     max_pixels: int,
     ref: RenditionRef | None = None,
+    full_size: tuple[int, int] | None = None,
 ) -> Rendition:
-    """The rendition of original ``sha256`` for normalised ``params``."""
+    """The rendition of original ``sha256`` for normalised ``params``.
+
+    ``full_size``, the original's stored size, lets a small rendition start
+    from the original's preview when there is one.
+    """
     ref = ref or RenditionRef.of(sha256, params)
     try:
         if _stored(store, ref.key):
@@ -81,7 +91,7 @@ def get_or_create(
             if _stored(store, ref.key):  # made by whoever held the lock before us
                 return Rendition(ref.key, ref.mime_type, ref.etag, computed=False)
             started = time.perf_counter()
-            _compute(store, sha256, params, ref.key, max_pixels)
+            _compute(store, sha256, params, ref.key, max_pixels, full_size)
             seconds = time.perf_counter() - started
     except StorageError as exc:
         raise BackendUnavailable("The image store is not available.") from exc
@@ -89,16 +99,20 @@ def get_or_create(
 
 
 def _compute(
-    store: BlobStore, sha256: str, params: RenderParams, key: str, max_pixels: int
+    store: BlobStore,
+    sha256: str,
+    params: RenderParams,
+    key: str,
+    max_pixels: int,
+    full_size: tuple[int, int] | None,
 ) -> None:
-    source_key = blob_key(sha256)
-    local = store.local_path(source_key)
     with tempfile.TemporaryFile() as out:
         try:
-            if local is not None:
-                render(local, params, out, max_pixels=max_pixels)
-            else:
-                with store.open(source_key) as source:
+            made = full_size is not None and _from_preview(
+                store, sha256, full_size, params, out, max_pixels
+            )
+            if not made:
+                with _source(store, blob_key(sha256)) as source:
                     render(source, params, out, max_pixels=max_pixels)
         except RenderError as exc:
             raise InvalidInput(
@@ -107,3 +121,40 @@ def _compute(
         out.seek(0)
         # A rendition can always be made again: no fsync wait for it.
         store.put(key, out, durable=False)
+
+
+def _from_preview(
+    store: BlobStore,
+    sha256: str,
+    full_size: tuple[int, int],
+    params: RenderParams,
+    out: BinaryIO,
+    max_pixels: int,
+) -> bool:
+    """Render from the original's preview when it has one with enough pixels."""
+    try:
+        with _source(store, preview_key(sha256)) as source:
+            made = render_preview(source, full_size, params, out, max_pixels=max_pixels)
+    except BlobNotFound:
+        return False  # not a large JPEG, or uploaded with previews off
+    except (OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, RenderError):
+            raise
+        # A damaged preview costs speed, not the rendition.
+        log.warning("unusable preview of %s (%s); decoding the original", sha256, exc)
+        made = None
+    if made is None:
+        out.seek(0)
+        out.truncate()
+    return made is not None
+
+
+@contextmanager
+def _source(store: BlobStore, key: str) -> Iterator[str | BinaryIO]:
+    """A blob as a local path when the store has one, else as a stream."""
+    local = store.local_path(key)
+    if local is not None:
+        yield local
+        return
+    with store.open(key) as stream:
+        yield stream

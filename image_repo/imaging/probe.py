@@ -4,7 +4,9 @@
 client-declared type, opens the bytes with Pillow restricted to the accepted
 formats, refuses oversized pictures before any pixel is decoded, decodes the
 first frame completely, then reads metadata and computes the placeholder and
-perceptual hash from a small copy.
+perceptual hash from a small copy. A large JPEG is decoded at a DCT scale
+(every coefficient is still entropy-decoded, so damage is found all the
+same) and can leave a preview for renditions behind (see ``preview``).
 
 Frames: only the first frame is decoded. Decoding them all would make the
 cost of ingest grow with the frame count, which a small file can make huge,
@@ -29,13 +31,13 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, Literal
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from image_repo.imaging import hashes
+from image_repo.imaging import hashes, preview
 from image_repo.imaging.exif import read_exif
 from image_repo.imaging.formats import ACCEPTED_FORMATS, PILLOW_FORMATS
 
@@ -85,14 +87,20 @@ class ImageInfo:
     # The file carries GPS tags, even ones too broken to give a position:
     # what matters when deciding whether to strip location before sharing.
     has_gps: bool = False
+    # JPEG bytes of a reduced copy for renditions (probe(make_preview=True), large JPEGs).
+    preview: bytes | None = field(default=None, repr=False, compare=False)
 
 
 def probe(
-    fp: BinaryIO | str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS
+    fp: BinaryIO | str | os.PathLike[str],
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    make_preview: bool = False,
 ) -> ImageInfo:
     """Decode ``fp`` and describe it, or raise ImageRejected saying why not.
 
     A file object is read from its start and left at the position it had.
+    With ``make_preview``, a large JPEG's info carries its preview's bytes.
     """
     if ImageFile.LOAD_TRUNCATED_IMAGES:
         # Someone switched Pillow to accept cut-off files: truncated uploads
@@ -103,7 +111,7 @@ def probe(
     with _binary_stream(fp) as stream, _pillow_guard(max_pixels):
         im = _open(stream, max_pixels)
         with im:
-            return _inspect(im, max_pixels)
+            return _inspect(im, max_pixels, make_preview)
 
 
 # Formats Image.open can be asked for. PILLOW_FORMATS names MPO, which Pillow
@@ -214,12 +222,16 @@ def _read_head(stream: BinaryIO, size: int = 4096) -> bytes:
 # --- inspecting ----------------------------------------------------------
 
 
-def _inspect(im: ImageFile.ImageFile, max_pixels: int) -> ImageInfo:
+def _inspect(im: ImageFile.ImageFile, max_pixels: int, make_preview: bool) -> ImageInfo:
     pillow_format = im.format or ""
     if pillow_format not in ACCEPTED_FORMATS:  # cannot happen with OPENABLE_FORMATS
         raise ImageRejected("unsupported_format", _unsupported_message(pillow_format))
     _check_pixels(im.size, max_pixels)
     frames = _checked_frames(im, pillow_format, max_pixels)
+    stored_width, stored_height = im.size  # before a draft shrinks it
+    scaled = preview.wants_preview(im)
+    if scaled:
+        preview.draft_for_preview(im)
     try:
         im.load()
     except Image.DecompressionBombError as exc:
@@ -228,11 +240,14 @@ def _inspect(im: ImageFile.ImageFile, max_pixels: int) -> ImageInfo:
         raise _corrupt(pillow_format, exc) from exc
 
     meta = read_exif(im)
-    stored_width, stored_height = im.size
     width, height = stored_width, stored_height
     if meta.orientation in _ORIENTATIONS_SWAPPING_AXES:
         width, height = height, width
     blurhash, phash = _hashes(im, meta.orientation)
+    preview_bytes = None
+    if scaled and make_preview:
+        icc = im.info.get("icc_profile")
+        preview_bytes = preview.encode_preview(im, orientation=meta.orientation, icc=icc)
     return ImageInfo(
         format=pillow_format,
         mime_type=ACCEPTED_FORMATS[pillow_format].mime_type,
@@ -260,6 +275,7 @@ def _inspect(im: ImageFile.ImageFile, max_pixels: int) -> ImageInfo:
         blurhash=blurhash,
         phash=phash,
         has_gps=meta.has_gps,
+        preview=preview_bytes,
     )
 
 

@@ -246,19 +246,18 @@ def _int_in(value: object, low: int, high: int | None) -> bool:
 
 # -- decode counting ------------------------------------------------------------
 
-_decodes = 0
+_decodes = {"original": 0, "preview": 0}
 _decodes_lock = threading.Lock()
 
 
-def decode_counter() -> int:
-    """How many sources render() has decoded in this process (for cache tests)."""
-    return _decodes
+def decode_counter(kind: str | None = None) -> int:
+    """Sources decoded for renditions in this process: "original", "preview", or both (tests)."""
+    return _decodes[kind] if kind else sum(_decodes.values())
 
 
-def _count_decode() -> None:
-    global _decodes
+def _count_decode(kind: str) -> None:
     with _decodes_lock:
-        _decodes += 1
+        _decodes[kind] += 1
 
 
 # -- geometry -------------------------------------------------------------------
@@ -339,19 +338,47 @@ def render(
     so that is a bug or a damaged store, not a client error.
     """
     params = _checked(params, None, None)
-    fmt = OUTPUT_FORMATS[params.format]
     with _seekable(src) as fp, _open(fp) as im:
-        frames, durations, loop = _render_frames(im, params, max_pixels)
+        _count_decode("original")
+        frames, durations, loop = _render_frames(im, _Source(im, params), params, max_pixels)
     _encode(frames, durations, loop, params, out)
-    return fmt.mime_type
+    return OUTPUT_FORMATS[params.format].mime_type
+
+
+def render_preview(
+    src: BinaryIO | str | os.PathLike[str],
+    full_size: tuple[int, int],
+    params: RenderParams,
+    out: BinaryIO,
+    *,
+    max_pixels: int = MAX_OUTPUT_PIXELS,
+) -> str | None:
+    """Like render(), from the preview (see ``preview``) of an original of stored size ``full_size``.
+
+    Geometry is planned on the original, so the rendition is the one render()
+    would make of it. Returns None, writing nothing, when the preview holds
+    fewer pixels than the rendition needs: then render the original.
+    """
+    params = _checked(params, None, None)
+    with _seekable(src) as fp, _open(fp) as im:
+        source = _Source(im, params, full_size)
+        if not source.served_by(im.size):
+            return None
+        _count_decode("preview")
+        frames, durations, loop = _render_frames(im, source, params, max_pixels)
+    _encode(frames, durations, loop, params, out)
+    return OUTPUT_FORMATS[params.format].mime_type
 
 
 class _Source:
     """What every frame of one source shares: orientation, geometry, colour."""
 
-    def __init__(self, im: Image.Image, params: RenderParams) -> None:
+    def __init__(
+        self, im: Image.Image, params: RenderParams, full_size: tuple[int, int] | None = None
+    ) -> None:
+        # full_size: im is a preview of an original of that stored size.
         self.transpose = _TRANSPOSE.get(_orientation(im))
-        self.upright = _upright(im.size, self.transpose)
+        self.upright = _upright(full_size or im.size, self.transpose)
         self.plan = plan(self.upright, params)
         self.icc = im.info.get("icc_profile") or None
         # Pillow un-inverts every CMYK JPEG; only Adobe's (APP14) are inverted.
@@ -365,14 +392,24 @@ class _Source:
         """
         if im.format not in ("JPEG", "MPO"):
             return
+        need = self._needed()
+        if need[0] < self.upright[0] and need[1] < self.upright[1]:
+            im.draft(im.mode, _stored(need, self.transpose))
+
+    def served_by(self, stored_size: tuple[int, int]) -> bool:
+        """Whether a picture of this (stored) size has the pixels the rendition needs."""
+        have = _upright(stored_size, self.transpose)
+        need = self._needed()
+        return need[0] <= have[0] and need[1] <= have[1]
+
+    def _needed(self) -> tuple[int, int]:
+        # Upright source pixels for DRAFT_OVERSAMPLING x the output's detail.
         x0, y0, x1, y1 = self.plan.box
         tw, th = self.plan.size
-        need = (
+        return (
             math.ceil(self.upright[0] * tw / (x1 - x0) * DRAFT_OVERSAMPLING),
             math.ceil(self.upright[1] * th / (y1 - y0) * DRAFT_OVERSAMPLING),
         )
-        if need[0] < self.upright[0] and need[1] < self.upright[1]:
-            im.draft(im.mode, _stored(need, self.transpose))
 
     def frame(self, im: Image.Image) -> Image.Image:
         """One decoded frame -> upright, resized, sRGB, RGB or RGBA."""
@@ -399,9 +436,8 @@ class _Source:
 
 
 def _render_frames(
-    im: Image.Image, params: RenderParams, max_pixels: int
+    im: Image.Image, source: _Source, params: RenderParams, max_pixels: int
 ) -> tuple[list[Image.Image], list[int], int]:
-    source = _Source(im, params)
     animate = params.animated and _is_animation(im)
     n = im.n_frames if animate else 1
     w, h = source.plan.size
@@ -552,9 +588,7 @@ def _flatten(im: Image.Image, background: str) -> Image.Image:
 
 def _open(fp: BinaryIO) -> Image.Image:
     # Only the formats the service accepts, even though originals were validated.
-    im = Image.open(fp, formats=_open_formats())
-    _count_decode()
-    return im
+    return Image.open(fp, formats=_open_formats())
 
 
 def _open_formats() -> tuple[str, ...]:

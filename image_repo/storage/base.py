@@ -9,6 +9,7 @@ Layout::
 
     originals/ab/cd/<sha256>                     the uploaded bytes
     renditions/ab/cd/<sha256>/<params_digest>    derived from that original
+    renditions/ab/cd/<sha256>/preview            its reduced copy made at upload
 
 Renditions live under their original's hash so that deleting an original can
 sweep its renditions with one prefix (``rendition_prefix``).
@@ -28,13 +29,14 @@ from typing import BinaryIO
 CHUNK_SIZE = 1024 * 1024
 
 _SHA256 = r"[0-9a-f]{64}"
+PREVIEW = "preview"
 _DIGEST = r"[0-9a-f]{8,64}"
 _SHA256_RE = re.compile(_SHA256)
 _DIGEST_RE = re.compile(_DIGEST)
 # The fan-out folders repeat the hash's first four digits (checked in validate_key).
 _KEY_RE = re.compile(
     rf"(?P<kind>originals|renditions)/(?P<a>[0-9a-f]{{2}})/(?P<b>[0-9a-f]{{2}})/"
-    rf"(?P<sha>{_SHA256})(?:/(?P<digest>{_DIGEST}))?"
+    rf"(?P<sha>{_SHA256})(?:/(?P<digest>{_DIGEST}|{PREVIEW}))?"
 )
 _PREFIX_RE = re.compile(r"(?:[0-9a-z]+/)*[0-9a-z]*")
 
@@ -72,6 +74,11 @@ def rendition_key(sha256_hex: str, params_digest: str) -> str:
     if not isinstance(params_digest, str) or not _DIGEST_RE.fullmatch(params_digest):
         raise InvalidKey(f"not a parameters digest (8-64 lower-case hex): {params_digest!r}")
     return rendition_prefix(sha256_hex) + params_digest
+
+
+def preview_key(sha256_hex: str) -> str:
+    """Key of an original's preview: beside its renditions, swept with them."""
+    return rendition_prefix(sha256_hex) + PREVIEW
 
 
 def validate_key(key: str) -> str:

@@ -101,6 +101,7 @@ class Images(MethodView):
             fields=ImageFields(**args),
             max_bytes=config["MAX_UPLOAD_BYTES"],
             max_pixels=config["MAX_PIXELS"],
+            make_preview=config["RENDITION_PREVIEWS"],
         )
         if result.created:
             observed = metrics()

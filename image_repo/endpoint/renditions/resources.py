@@ -42,7 +42,7 @@ def _params(args: dict) -> RenderParams:
 
 
 def _send(image_id: str, params: RenderParams):
-    sha256 = images.get_sha256(db_session(), current_principal().tenant_id, image_id)
+    sha256, full_size = images.get_original(db_session(), current_principal().tenant_id, image_id)
     ref = renditions.RenditionRef.of(sha256, params)
     remember_rendition(ref)
     if request.if_none_match.contains(ref.etag):
@@ -54,7 +54,13 @@ def _send(image_id: str, params: RenderParams):
     store = blob_store()
     try:
         rendition = renditions.get_or_create(
-            store, locks(), sha256, params, max_pixels=current_app.config["MAX_PIXELS"], ref=ref
+            store,
+            locks(),
+            sha256,
+            params,
+            max_pixels=current_app.config["MAX_PIXELS"],
+            ref=ref,
+            full_size=full_size,
         )
     except BlobNotFound:
         abort(404, message="The image's bytes are missing; an operator should run fsck.")

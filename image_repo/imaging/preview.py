@@ -1,0 +1,75 @@
+"""Previews: a reduced copy of a large JPEG, made at upload, that small renditions start from.
+
+A thumbnail of a 24 MP JPEG costs one pass of entropy decoding over the
+whole file, even with shrink-on-load (DCT scaling), and that pass is over 90%
+of the work. Ingest decodes every upload anyway, to validate it; for a large
+JPEG it decodes at the DCT scale that still leaves ``PREVIEW_SIDE`` pixels on
+the long edge (every coefficient is still entropy-decoded, so validation is
+the same), and keeps that picture, reduced to ``PREVIEW_SIDE``, as a
+high-quality JPEG beside the original. Renditions whose plan needs no more
+source pixels than the preview holds start from it instead of the original
+(``render.render_preview``): a few hundred KB to decode instead of megabytes.
+
+The preview keeps the original's orientation, colour mode and ICC profile
+(and its EXIF orientation tag, nothing else), so the renderer treats it like
+a shrink-on-load decode of the original. Only JPEG (and MPO) in L or RGB get
+one: CMYK JPEGs carry inversion conventions a re-encode would lose, and other
+formats have no cheap scaled decode to take it from.
+"""
+
+from __future__ import annotations
+
+import io
+
+from PIL import ExifTags, Image
+
+# Long edge of a preview. With the renderer's 2x oversampling it serves
+# renditions up to half this on their long edge: the small, thumb and medium
+# presets.
+PREVIEW_SIDE = 1024
+# Sources smaller than this on their long edge get no preview: decoding them
+# costs little more than decoding a preview.
+MIN_SOURCE_SIDE = 2 * PREVIEW_SIDE
+# High quality without chroma subsampling: renditions are made from these pixels.
+PREVIEW_QUALITY = 95
+_FORMATS = frozenset({"JPEG", "MPO"})
+_MODES = frozenset({"L", "RGB"})
+
+
+def wants_preview(im: Image.Image) -> bool:
+    """Whether this opened (not yet loaded) image gets a preview."""
+    return im.format in _FORMATS and im.mode in _MODES and max(im.size) >= MIN_SOURCE_SIDE
+
+
+def draft_for_preview(im: Image.Image) -> None:
+    """Ask libjpeg for the smallest DCT scale that keeps PREVIEW_SIDE on the long edge.
+
+    Call before ``load()``; ``im.size`` is the scaled size afterwards.
+    """
+    im.draft(im.mode, _preview_size(im.size))
+
+
+def encode_preview(im: Image.Image, *, orientation: int, icc: bytes | None) -> bytes:
+    """The preview of a loaded (possibly drafted) image, as JPEG bytes."""
+    small = im
+    if max(im.size) > PREVIEW_SIDE:
+        small = im.resize(_preview_size(im.size), Image.Resampling.LANCZOS)
+    exif = Image.Exif()
+    if 2 <= orientation <= 8:
+        exif[ExifTags.Base.Orientation] = orientation
+    out = io.BytesIO()
+    small.save(
+        out,
+        "JPEG",
+        quality=PREVIEW_QUALITY,
+        subsampling=0,
+        icc_profile=icc or None,
+        exif=exif.tobytes() if exif else b"",
+    )
+    return out.getvalue()
+
+
+def _preview_size(size: tuple[int, int]) -> tuple[int, int]:
+    width, height = size
+    scale = PREVIEW_SIDE / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
