@@ -10,12 +10,21 @@ import zlib
 import numpy as np
 import pytest
 from corpus import corpus_files, corpus_path, manifest
-from PIL import Image, ImageCms, ImageSequence, JpegImagePlugin, UnidentifiedImageError
+from PIL import (
+    Image,
+    ImageChops,
+    ImageCms,
+    ImageSequence,
+    ImageStat,
+    JpegImagePlugin,
+    UnidentifiedImageError,
+)
 
 from image_repo.imaging.formats import OUTPUT_FORMATS
 from image_repo.imaging.render import (
     RenderError,
     RenderParams,
+    _largest_factor,
     decode_counter,
     plan,
     render,
@@ -188,7 +197,7 @@ def test_digest_is_short_hex_usable_in_a_storage_key():
 def test_digest_is_stable():
     # Pinned across processes and versions: a change here orphans every cached
     # rendition. If that is intended, bump RENDER_VERSION and update the value.
-    assert RenderParams().digest() == "8dd5b12ae657c2e6"
+    assert RenderParams().digest() == "fb44aa78147954ed"
 
 
 def test_digest_separates_different_renditions():
@@ -807,3 +816,30 @@ def test_decode_counter_counts_renders_only():
 def test_render_rejects_bad_params_itself():
     with pytest.raises(RenderError):
         render(corpus_path("valid/hopper.jpg"), RenderParams(format="tga"), io.BytesIO())
+
+
+def test_shrink_on_load_takes_the_largest_dct_scale_that_keeps_the_pixels():
+    # libjpeg rounds a scaled side up: 683 rows at 1/2 are 342, enough for 342.
+    assert _largest_factor((1024, 683), (512, 342), (8, 4, 2)) == 2
+    assert _largest_factor((1024, 683), (512, 343), (8, 4, 2)) == 1
+    assert _largest_factor((6000, 4000), (512, 342), (8, 4, 2)) == 8
+    assert _largest_factor((6000, 4000), (1501, 1000), (8, 4, 2)) == 2
+
+
+def test_shrink_on_load_keeps_the_picture_in_place_when_sides_do_not_divide():
+    # 2701 x 1803 at 1/4 decodes to 676 x 451 pixels, the last row and column
+    # part padding: the rendition must match a full decode, not be stretched.
+    photo = Image.open(corpus_path("orientation/Landscape_1.jpg")).convert("RGB")
+    big = photo.resize((2701, 1803), Image.Resampling.BICUBIC)
+    data = io.BytesIO()
+    big.save(data, "JPEG", quality=95)
+    out = io.BytesIO()
+    render(io.BytesIO(data.getvalue()), RenderParams(width=300, format="png"), out)
+    shot = Image.open(out)
+    ideal = (
+        Image.open(io.BytesIO(data.getvalue()))
+        .convert("RGB")
+        .resize(shot.size, Image.Resampling.LANCZOS)
+    )
+    diff = ImageChops.difference(shot.convert("RGB"), ideal)
+    assert sum(ImageStat.Stat(diff).mean) / 3 < 0.8

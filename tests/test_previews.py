@@ -105,7 +105,7 @@ def test_small_renditions_start_from_the_preview_and_match_the_original(client, 
         assert decode_counter("preview") == previews + 1, params
         assert decode_counter("original") == originals, params
         assert shot.size == reference.size, params
-        assert mean_difference(shot, reference) < 1.5, params
+        assert mean_difference(shot, reference) < 1.0, params
 
 
 def test_renditions_needing_more_pixels_than_the_preview_decode_the_original(client, tenant):
@@ -147,7 +147,7 @@ def test_a_preview_keeps_the_icc_profile_so_colours_match(app, client, tenant):
     assert preview.info.get("icc_profile") == Image.open(io.BytesIO(data)).info["icc_profile"]
     shot, _ = fetch(client, tenant.headers(), image["id"], width=256, format="png")
     assert "icc_profile" not in shot.info  # renditions are sRGB and untagged
-    assert mean_difference(shot, direct(data, width=256, format="png")) < 1.5
+    assert mean_difference(shot, direct(data, width=256, format="png")) < 1.0
 
 
 def test_a_damaged_or_missing_preview_only_costs_speed(app, client, tenant):

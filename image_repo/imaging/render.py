@@ -42,6 +42,7 @@ import re
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import BinaryIO
 
@@ -53,7 +54,8 @@ log = logging.getLogger(__name__)
 
 # Bump when a change makes renditions look different: it changes every digest,
 # so cached renditions made by older code are not served again.
-RENDER_VERSION = 1
+# 2: shrink-on-load maps the crop box onto the padded DCT-scaled frame exactly.
+RENDER_VERSION = 2
 
 FITS = ("contain", "cover", "fill", "inside")
 # Where the crop window sits for fit=cover: fractions of the spare width/height.
@@ -379,6 +381,9 @@ class _Source:
         # full_size: im is a preview of an original of that stored size.
         self.transpose = _TRANSPOSE.get(_orientation(im))
         self.upright = _upright(full_size or im.size, self.transpose)
+        # The opened picture's own upright size, and the DCT scale it is decoded at.
+        self.opened = _upright(im.size, self.transpose)
+        self.scale = 1
         self.plan = plan(self.upright, params)
         self.icc = im.info.get("icc_profile") or None
         # Pillow un-inverts every CMYK JPEG; only Adobe's (APP14) are inverted.
@@ -392,9 +397,14 @@ class _Source:
         """
         if im.format not in ("JPEG", "MPO"):
             return
-        need = self._needed()
-        if need[0] < self.upright[0] and need[1] < self.upright[1]:
-            im.draft(im.mode, _stored(need, self.transpose))
+        need = _stored(self._needed(), self.transpose)
+        scale = _largest_factor(im.size, need, (8, 4, 2))
+        if scale > 1:
+            # Pillow picks the largest of 8, 4, 2 that fits size // requested: ask
+            # for exactly the scale chosen here (it rounds down where libjpeg
+            # rounds the scaled size up, and would settle for less).
+            im.draft(im.mode, (im.width // scale, im.height // scale))
+            self.scale = scale
 
     def served_by(self, stored_size: tuple[int, int]) -> bool:
         """Whether a picture of this (stored) size has the pixels the rendition needs."""
@@ -424,8 +434,13 @@ class _Source:
         return frame
 
     def _resize(self, frame: Image.Image) -> Image.Image:
-        # After shrink-on-load the frame is smaller than the source: scale the box.
-        fx, fy = frame.width / self.upright[0], frame.height / self.upright[1]
+        # The plan's box is in the original's pixels; map it onto this frame.
+        # A DCT-scaled decode rounds its sides up, padding the last row and
+        # column: the picture spans opened / scale pixels, not the whole frame.
+        content = [side / self.scale for side in self.opened]
+        if frame.size != tuple(math.ceil(side) for side in content):
+            content = list(frame.size)  # not the decode planned (never seen; be safe)
+        fx, fy = content[0] / self.upright[0], content[1] / self.upright[1]
         x0, y0, x1, y1 = self.plan.box
         box = (x0 * fx, y0 * fy, x1 * fx, y1 * fy)
         if self.plan.size == frame.size and box == (0, 0, frame.width, frame.height):
@@ -433,6 +448,17 @@ class _Source:
         return frame.resize(
             self.plan.size, Image.Resampling.LANCZOS, box=box, reducing_gap=REDUCING_GAP
         )
+
+
+def _largest_factor(size: tuple[int, int], need: tuple[int, int], factors: Iterable[int]) -> int:
+    """The first of ``factors`` (largest first) that leaves ``need`` pixels, else 1.
+
+    libjpeg's DCT scaling by 1/f keeps ceil(side / f) pixels a side.
+    """
+    for f in factors:
+        if all(-(-side // f) >= n for side, n in zip(size, need, strict=True)):
+            return f
+    return 1
 
 
 def _render_frames(
