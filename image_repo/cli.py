@@ -265,6 +265,17 @@ def _store():
     return blob_store_of(_app())
 
 
+def _ticking(bar):
+    """A progress callback for maintenance: passes items through, one tick each."""
+
+    def progress(items):
+        for item in items:
+            yield item
+            bar.update(1)
+
+    return progress
+
+
 @click.command("gc")
 @click.option(
     "--grace",
@@ -305,13 +316,7 @@ def fsck_command(as_json: bool) -> None:
         with click.progressbar(
             length=len(rows), label="checking", file=sys.stderr, hidden=as_json
         ) as bar:
-
-            def progress(items):
-                for item in items:
-                    yield item
-                    bar.update(1)
-
-            report = maintenance.fsck(session, _store(), rows, progress=progress)
+            report = maintenance.fsck(session, _store(), rows, progress=_ticking(bar))
     payload = {
         "checked": report.checked,
         "missing": report.missing,
@@ -328,8 +333,47 @@ def fsck_command(as_json: bool) -> None:
         sys.exit(1)
 
 
+@click.command("previews")
+@JSON_OPTION
+@with_appcontext
+def previews_command(as_json: bool) -> None:
+    """Make the previews that large JPEGs lack (uploaded before previews, or with them off).
+
+    Exits 1 when an original is missing or no longer decodes (run fsck).
+    """
+    with _session() as session:
+        hashes = maintenance.preview_candidates(session)
+    with click.progressbar(
+        length=len(hashes), label="previews", file=sys.stderr, hidden=as_json
+    ) as bar:
+        report = maintenance.make_previews(
+            _store(), hashes, max_pixels=_app().config["MAX_PIXELS"], progress=_ticking(bar)
+        )
+    payload = {
+        "made": report.made,
+        "present": report.present,
+        "missing": report.missing,
+        "failed": report.failed,
+    }
+    text = (
+        f"made {report.made} previews, {report.present} already there; "
+        f"{len(report.missing)} originals missing, {len(report.failed)} not decodable"
+    )
+    _emit(as_json, payload, text)
+    if report.missing or report.failed:
+        sys.exit(1)
+
+
 def register_commands(app: Flask) -> None:
-    for command in (serve, db_cli, tenants_cli, keys_cli, gc_command, fsck_command):
+    for command in (
+        serve,
+        db_cli,
+        tenants_cli,
+        keys_cli,
+        gc_command,
+        fsck_command,
+        previews_command,
+    ):
         app.cli.add_command(command)
 
 

@@ -9,16 +9,19 @@ upload still in flight.
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from .db.models import Image
 from .db.types import utcnow
-from .storage import BlobNotFound, BlobStore, blob_key, rendition_prefix
+from .imaging import preview
+from .imaging.probe import ImageRejected, probe
+from .storage import BlobNotFound, BlobStore, blob_key, preview_key, rendition_prefix
 
 ORIGINALS = "originals/"
 RENDITIONS = "renditions/"
@@ -123,4 +126,57 @@ def fsck(
     report.orphans = [
         _sha_of_key(key) for key in store.iter_keys(ORIGINALS) if _sha_of_key(key) not in referenced
     ]
+    return report
+
+
+@dataclass
+class PreviewReport:
+    made: int = 0
+    present: int = 0
+    missing: list[str] = field(default_factory=list)  # hashes whose original is gone
+    failed: list[str] = field(default_factory=list)  # hashes that no longer decode
+
+
+def preview_candidates(session: Session) -> list[str]:
+    """Hashes of stored originals that an upload today would give a preview."""
+    side = preview.MIN_SOURCE_SIDE
+    query = (
+        select(Image.sha256)
+        .where(
+            Image.format.in_(preview.FORMATS),
+            Image.color_mode.in_(preview.MODES),
+            or_(Image.stored_width >= side, Image.stored_height >= side),
+        )
+        .distinct()
+        .order_by(Image.sha256)
+    )
+    return list(session.scalars(query))
+
+
+def make_previews(
+    store: BlobStore,
+    hashes: list[str],
+    *,
+    max_pixels: int,
+    progress: Callable[[Iterator], Iterator] = iter,
+) -> PreviewReport:
+    """Make the previews these originals lack (uploaded before previews, or with them off)."""
+    report = PreviewReport()
+    for sha in progress(iter(hashes)):
+        if store.exists(preview_key(sha)):
+            report.present += 1
+            continue
+        try:
+            with store.open(blob_key(sha)) as stream:
+                info = probe(stream, max_pixels=max_pixels, make_preview=True)
+        except BlobNotFound:
+            report.missing.append(sha)
+            continue
+        except ImageRejected:
+            report.failed.append(sha)
+            continue
+        if info.preview is None:  # the rules changed since upload; nothing to make
+            continue
+        store.put(preview_key(sha), io.BytesIO(info.preview), durable=False)
+        report.made += 1
     return report

@@ -36,7 +36,7 @@ def shared_services(tmp_path):
             "IMAGE_REPO_S3_REGION": REGION,
             "IMAGE_REPO_S3_ACCESS_KEY_ID": CREDENTIALS["access_key_id"],
             "IMAGE_REPO_S3_SECRET_ACCESS_KEY": CREDENTIALS["secret_access_key"],
-            "IMAGE_REPO_RATELIMIT_READ": "10 per minute",
+            "IMAGE_REPO_RATELIMIT_READ": "10 per day",
             "IMAGE_REPO_SECRET_KEY": "shared-secret-" + "x" * 30,
             "IMAGE_REPO_ENV": "production",
         }

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
-from conftest import make_app
+from conftest import create_tenant, make_app
 from corpus import corpus_path
 from images import upload
 from PIL import Image, ImageChops, ImageStat
@@ -163,18 +164,35 @@ def test_a_damaged_or_missing_preview_only_costs_speed(app, client, tenant):
     assert decode_counter("original") == originals + 2
 
 
-def test_previews_can_be_turned_off(app_config, tmp_path):
+def test_previews_can_be_turned_off_and_made_later(app_config):
     app = make_app(app_config | {"RENDITION_PREVIEWS": False})
     try:
-        from conftest import create_tenant
-
         tenant = create_tenant(app)
         client = app.test_client()
         image = put(client, tenant.headers(), large_jpeg("orientation/Landscape_1.jpg"))
+        put(client, tenant.headers(), corpus_path("valid/hopper.jpg").read_bytes(), "small.jpg")
         assert stored_preview(app, image["sha256"]) is None
         originals = decode_counter("original")
         fetch(client, tenant.headers(), image["id"], width=200)
         assert decode_counter("original") == originals + 1
+
+        runner = app.test_cli_runner()
+        made = runner.invoke(args=["previews", "--json"])
+        assert made.exit_code == 0, made.output
+        assert json.loads(made.output) == {"made": 1, "present": 0, "missing": [], "failed": []}
+        assert stored_preview(app, image["sha256"]).size == (PREVIEW_SIDE, 683)
+        previews = decode_counter("preview")
+        fetch(client, tenant.headers(), image["id"], width=201)
+        assert decode_counter("preview") == previews + 1
+        again = runner.invoke(args=["previews", "--json"])
+        assert json.loads(again.output)["present"] == 1 and json.loads(again.output)["made"] == 0
+
+        store = blob_store_of(app)
+        store.delete(preview_key(image["sha256"]))
+        store.delete(blob_key(image["sha256"]))
+        broken = runner.invoke(args=["previews", "--json"])
+        assert broken.exit_code == 1
+        assert json.loads(broken.output)["missing"] == [image["sha256"]]
     finally:
         app.extensions["image_repo"]["engine"].dispose()
 

@@ -11,8 +11,8 @@ def limited_app(request, app_config):
         {
             **app_config,
             "REDIS_URL": storage,
-            "RATELIMIT_READ": "3 per minute",
-            "RATELIMIT_WRITE": "2 per minute",
+            "RATELIMIT_READ": "3 per day",
+            "RATELIMIT_WRITE": "2 per day",
         }
     )
 

@@ -92,6 +92,32 @@ def test_images_live_in_the_bucket(s3_config, s3_endpoint):
     assert client.get("/health/ready").json["checks"]["storage"] == "ok"
 
 
+def test_previews_live_in_the_bucket_beside_their_original(s3_config, s3_endpoint):
+    from test_previews import large_jpeg
+
+    from image_repo.imaging.render import decode_counter
+
+    app = make_app(s3_config)
+    tenant = create_tenant(app)
+    client = app.test_client()
+    big = upload(client, tenant.headers(), large_jpeg("orientation/Landscape_1.jpg"), "big.jpg")
+    small = upload(client, tenant.headers(), corpus_path("valid/hopper.jpg").read_bytes())
+    sha = big.json["sha256"]
+    bucket = s3_config["S3_BUCKET"]
+    assert f"repo/renditions/{sha[:2]}/{sha[2:4]}/{sha}/preview" in objects(s3_endpoint, bucket)
+    previews, originals = decode_counter("preview"), decode_counter("original")
+    for image in (big.json, small.json):
+        thumb = client.get(f"/images/{image['id']}/thumbnail", headers=tenant.headers())
+        assert thumb.status_code == 200, thumb.json
+    # The large one from its preview; the small one has none (a 404 from S3) and
+    # decodes its original.
+    assert (decode_counter("preview"), decode_counter("original")) == (previews + 1, originals + 1)
+    for image in (big.json, small.json):
+        client.delete(f"/images/{image['id']}", headers=tenant.headers())
+    app.test_cli_runner().invoke(args=["gc", "--grace", "0s"])
+    assert objects(s3_endpoint, bucket) == []
+
+
 def test_presigned_redirects(s3_config):
     app = make_app({**s3_config, "S3_PRESIGNED_REDIRECTS": True})
     tenant = create_tenant(app)

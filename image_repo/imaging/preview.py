@@ -32,13 +32,13 @@ PREVIEW_SIDE = 1024
 MIN_SOURCE_SIDE = 2 * PREVIEW_SIDE
 # High quality without chroma subsampling: renditions are made from these pixels.
 PREVIEW_QUALITY = 95
-_FORMATS = frozenset({"JPEG", "MPO"})
-_MODES = frozenset({"L", "RGB"})
+FORMATS = ("JPEG", "MPO")
+MODES = ("L", "RGB")
 
 
 def wants_preview(im: Image.Image) -> bool:
     """Whether this opened (not yet loaded) image gets a preview."""
-    return im.format in _FORMATS and im.mode in _MODES and max(im.size) >= MIN_SOURCE_SIDE
+    return im.format in FORMATS and im.mode in MODES and max(im.size) >= MIN_SOURCE_SIDE
 
 
 def draft_for_preview(im: Image.Image) -> None:
