@@ -111,9 +111,7 @@ def test_front_answers_if_none_match_with_304_like_the_full_stack(served_image):
 
 
 def test_front_and_full_stack_share_one_read_budget(app_config):
-    app, client, _, headers, image_id = _app_with_image(
-        app_config, 2, RATELIMIT_READ="4 per day"
-    )
+    app, client, _, headers, image_id = _app_with_image(app_config, 2, RATELIMIT_READ="4 per day")
     url = f"/images/{image_id}/thumbnail?size=small"
     answers = [client.get(url, headers=headers) for _ in range(5)]
     assert [a.status_code for a in answers] == [200, 200, 200, 200, 429]
