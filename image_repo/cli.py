@@ -339,7 +339,7 @@ def fsck_command(as_json: bool) -> None:
 def previews_command(as_json: bool) -> None:
     """Make the previews that large JPEGs lack (uploaded before previews, or with them off).
 
-    Exits 1 when an original is missing or no longer decodes (run fsck).
+    Exits 1 when an original is missing or refused by a decode now (run fsck).
     """
     with _session() as session:
         hashes = maintenance.preview_candidates(session)
@@ -352,12 +352,14 @@ def previews_command(as_json: bool) -> None:
     payload = {
         "made": report.made,
         "present": report.present,
+        "skipped": report.skipped,
         "missing": report.missing,
         "failed": report.failed,
     }
     text = (
-        f"made {report.made} previews, {report.present} already there; "
-        f"{len(report.missing)} originals missing, {len(report.failed)} not decodable"
+        f"made {report.made} previews, {report.present} already there, {report.skipped} "
+        f"not needed; {len(report.missing)} originals missing, {len(report.failed)} "
+        "refused by a decode now (corrupt, or over IMAGE_REPO_MAX_PIXELS)"
     )
     _emit(as_json, payload, text)
     if report.missing or report.failed:

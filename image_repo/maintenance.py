@@ -133,8 +133,9 @@ def fsck(
 class PreviewReport:
     made: int = 0
     present: int = 0
+    skipped: int = 0  # decoded, but the rules give it no preview (changed since upload)
     missing: list[str] = field(default_factory=list)  # hashes whose original is gone
-    failed: list[str] = field(default_factory=list)  # hashes that no longer decode
+    failed: list[str] = field(default_factory=list)  # hashes refused by a decode now
 
 
 def preview_candidates(session: Session) -> list[str]:
@@ -175,7 +176,8 @@ def make_previews(
         except ImageRejected:
             report.failed.append(sha)
             continue
-        if info.preview is None:  # the rules changed since upload; nothing to make
+        if info.preview is None:
+            report.skipped += 1
             continue
         store.put(preview_key(sha), io.BytesIO(info.preview), durable=False)
         report.made += 1

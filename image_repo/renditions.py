@@ -13,13 +13,19 @@ import logging
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 from .errors import BackendUnavailable, InvalidInput
 from .imaging.formats import OUTPUT_FORMATS
-from .imaging.render import RenderError, RenderParams, render, render_preview
+from .imaging.render import (
+    RenderError,
+    RenderParams,
+    preview_may_serve,
+    render,
+    render_preview,
+)
 from .storage import BlobNotFound, BlobStore, StorageError, blob_key, preview_key, rendition_key
 
 log = logging.getLogger(__name__)
@@ -108,8 +114,10 @@ def _compute(
 ) -> None:
     with tempfile.TemporaryFile() as out:
         try:
-            made = full_size is not None and _from_preview(
-                store, sha256, full_size, params, out, max_pixels
+            made = (
+                full_size is not None
+                and preview_may_serve(full_size, params)
+                and _from_preview(store, sha256, full_size, params, out, max_pixels)
             )
             if not made:
                 with _source(store, blob_key(sha256)) as source:
@@ -137,16 +145,24 @@ def _from_preview(
             made = render_preview(source, full_size, params, out, max_pixels=max_pixels)
     except BlobNotFound:
         return False  # not a large JPEG, or uploaded with previews off
+    except RenderError:
+        raise  # about the parameters: the original would refuse them too
     except (OSError, SyntaxError, ValueError) as exc:
-        if isinstance(exc, RenderError):
-            raise
-        # A damaged preview costs speed, not the rendition.
+        # A damaged preview costs speed, not the rendition. Removed, so that
+        # later renditions skip it and `image-repo previews` makes it again.
         log.warning("unusable preview of %s (%s); decoding the original", sha256, exc)
+        _discard(store, preview_key(sha256))
         made = None
     if made is None:
         out.seek(0)
         out.truncate()
     return made is not None
+
+
+def _discard(store: BlobStore, key: str) -> None:
+    # A failing store: the next request tries again. (A missing key is no error.)
+    with suppress(StorageError):
+        store.delete(key)
 
 
 @contextmanager

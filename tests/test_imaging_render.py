@@ -20,11 +20,11 @@ from PIL import (
     UnidentifiedImageError,
 )
 
+from image_repo.imaging import dct
 from image_repo.imaging.formats import OUTPUT_FORMATS
 from image_repo.imaging.render import (
     RenderError,
     RenderParams,
-    _largest_factor,
     decode_counter,
     plan,
     render,
@@ -820,26 +820,50 @@ def test_render_rejects_bad_params_itself():
 
 def test_shrink_on_load_takes_the_largest_dct_scale_that_keeps_the_pixels():
     # libjpeg rounds a scaled side up: 683 rows at 1/2 are 342, enough for 342.
-    assert _largest_factor((1024, 683), (512, 342), (8, 4, 2)) == 2
-    assert _largest_factor((1024, 683), (512, 343), (8, 4, 2)) == 1
-    assert _largest_factor((6000, 4000), (512, 342), (8, 4, 2)) == 8
-    assert _largest_factor((6000, 4000), (1501, 1000), (8, 4, 2)) == 2
+    assert dct.largest_scale((1024, 683), (512, 342)) == 2
+    assert dct.largest_scale((1024, 683), (512, 343)) == 1
+    assert dct.largest_scale((6000, 4000), (512, 342)) == 8
+    assert dct.largest_scale((6000, 4000), (1501, 1000)) == 2
 
 
-def test_shrink_on_load_keeps_the_picture_in_place_when_sides_do_not_divide():
+# Stored pixels for EXIF orientation n: the upright picture put through the
+# inverse of the transpose that orientation n asks a viewer for.
+_STORE_AS = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_shrink_on_load_keeps_the_picture_in_place_when_sides_do_not_divide(orientation):
     # 2701 x 1803 at 1/4 decodes to 676 x 451 pixels, the last row and column
-    # part padding: the rendition must match a full decode, not be stretched.
-    photo = Image.open(corpus_path("orientation/Landscape_1.jpg")).convert("RGB")
-    big = photo.resize((2701, 1803), Image.Resampling.BICUBIC)
+    # part padding, wherever the orientation puts them: renditions must match
+    # a full decode, not be stretched or shifted.
+    upright = Image.open(corpus_path("orientation/Landscape_1.jpg")).convert("RGB")
+    upright = upright.resize((2701, 1803), Image.Resampling.BICUBIC)
+    transpose = _STORE_AS[orientation]
+    stored = upright.transpose(transpose) if transpose is not None else upright
+    exif = Image.Exif()
+    exif[0x0112] = orientation
     data = io.BytesIO()
-    big.save(data, "JPEG", quality=95)
-    out = io.BytesIO()
-    render(io.BytesIO(data.getvalue()), RenderParams(width=300, format="png"), out)
-    shot = Image.open(out)
-    ideal = (
-        Image.open(io.BytesIO(data.getvalue()))
-        .convert("RGB")
-        .resize(shot.size, Image.Resampling.LANCZOS)
-    )
-    diff = ImageChops.difference(shot.convert("RGB"), ideal)
-    assert sum(ImageStat.Stat(diff).mean) / 3 < 0.8
+    stored.save(data, "JPEG", quality=95, exif=exif.tobytes())
+    for params, window in (
+        ({"width": 300}, (0, 0, 2701, 1803)),
+        ({"width": 150, "height": 150, "fit": "cover", "gravity": "northwest"}, (0, 0, 1803, 1803)),
+        (
+            {"width": 150, "height": 150, "fit": "cover", "gravity": "southeast"},
+            (898, 0, 2701, 1803),
+        ),
+    ):
+        out = io.BytesIO()
+        render(io.BytesIO(data.getvalue()), RenderParams(format="png", **params), out)
+        shot = Image.open(out).convert("RGB")
+        ideal = upright.resize(shot.size, Image.Resampling.LANCZOS, box=window)
+        diff = ImageChops.difference(shot, ideal)
+        assert sum(ImageStat.Stat(diff).mean) / 3 < 0.8, (orientation, params)

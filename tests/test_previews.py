@@ -12,7 +12,7 @@ from images import upload
 from PIL import Image, ImageChops, ImageStat
 
 from image_repo.imaging.preview import PREVIEW_SIDE
-from image_repo.imaging.render import RenderParams, decode_counter, render
+from image_repo.imaging.render import RenderParams, decode_counter, preview_may_serve, render
 from image_repo.storage import blob_key, preview_key
 from image_repo.web.storage import blob_store_of
 
@@ -91,8 +91,9 @@ def test_small_and_cmyk_jpegs_and_other_formats_get_no_preview(app, client, tena
         assert stored_preview(app, image["sha256"]) is None, name
 
 
-def test_small_renditions_start_from_the_preview_and_match_the_original(client, tenant):
-    data = large_jpeg("orientation/Landscape_1.jpg", scale=2.0)  # 3600 x 2400
+@pytest.mark.parametrize("scale", [2.0, 1.713])  # 3600 x 2400; 3083 x 2056, no side divides by 8
+def test_small_renditions_start_from_the_preview_and_match_the_original(client, tenant, scale):
+    data = large_jpeg("orientation/Landscape_1.jpg", scale=scale)
     image = put(client, tenant.headers(), data)
     cases = [
         {"width": 256, "format": "png"},
@@ -159,7 +160,7 @@ def test_a_damaged_or_missing_preview_only_costs_speed(app, client, tenant):
     originals = decode_counter("original")
     fetch(client, tenant.headers(), image["id"], width=200, format="png")
     assert decode_counter("original") == originals + 1
-    store.delete(preview_key(image["sha256"]))
+    assert not store.exists(preview_key(image["sha256"]))  # removed, to be made again
     fetch(client, tenant.headers(), image["id"], width=201, format="png")
     assert decode_counter("original") == originals + 2
 
@@ -179,7 +180,13 @@ def test_previews_can_be_turned_off_and_made_later(app_config):
         runner = app.test_cli_runner()
         made = runner.invoke(args=["previews", "--json"])
         assert made.exit_code == 0, made.output
-        assert json.loads(made.output) == {"made": 1, "present": 0, "missing": [], "failed": []}
+        assert json.loads(made.output) == {
+            "made": 1,
+            "present": 0,
+            "skipped": 0,
+            "missing": [],
+            "failed": [],
+        }
         assert stored_preview(app, image["sha256"]).size == (PREVIEW_SIDE, 683)
         previews = decode_counter("preview")
         fetch(client, tenant.headers(), image["id"], width=201)
@@ -216,3 +223,28 @@ def test_a_truncated_large_jpeg_is_still_refused(app, client, tenant):
     response = upload(client, tenant.headers(), data[: len(data) * 2 // 3], "cut.jpg")
     assert response.status_code == 422, response.json
     assert list(blob_store_of(app).iter_keys("")) == []
+
+
+def test_nothing_but_the_orientation_and_colour_profile_reaches_a_preview(app, client, tenant):
+    secret = b"home address: 1 Secret Lane"
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/">' + secret + b"</x:xmpmeta>"
+    data = large_jpeg("valid/exif_gps.jpg", scale=300.0, comment=secret, xmp=xmp)  # 2400 px
+    assert secret in data and Image.open(io.BytesIO(data)).getexif()
+    image = put(client, tenant.headers(), data)
+    store = blob_store_of(app)
+    with store.open(preview_key(image["sha256"])) as f:
+        raw = f.read()
+    assert secret not in raw
+    preview = Image.open(io.BytesIO(raw))
+    assert set(preview.getexif()) <= {0x0112}  # no GPS, camera or date
+    assert not preview.getexif().get_ifd(0x8825)
+    assert "comment" not in preview.info and "xmp" not in preview.info
+
+
+def test_the_preview_is_only_looked_for_when_it_could_serve():
+    landscape, portrait = (3600, 2400), (2400, 3600)
+    assert preview_may_serve(landscape, RenderParams(width=256))
+    assert preview_may_serve(portrait, RenderParams(width=256))  # either orientation
+    assert not preview_may_serve(landscape, RenderParams(width=1024))
+    assert not preview_may_serve(landscape, RenderParams())  # a format conversion: full size
+    assert not preview_may_serve((1800, 1200), RenderParams(width=64))  # too small for one

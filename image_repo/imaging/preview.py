@@ -23,6 +23,8 @@ import io
 
 from PIL import ExifTags, Image
 
+from . import dct
+
 # Long edge of a preview. With the renderer's 2x oversampling it serves
 # renditions up to half this on their long edge: the small, thumb and medium
 # presets.
@@ -41,19 +43,36 @@ def wants_preview(im: Image.Image) -> bool:
     return im.format in FORMATS and im.mode in MODES and max(im.size) >= MIN_SOURCE_SIDE
 
 
-def draft_for_preview(im: Image.Image) -> None:
-    """Ask libjpeg for the smallest DCT scale that keeps PREVIEW_SIDE on the long edge.
+def draft_for_preview(im: Image.Image) -> int:
+    """Have libjpeg decode at the smallest DCT scale that keeps PREVIEW_SIDE on the long edge.
 
-    Call before ``load()``; ``im.size`` is the scaled size afterwards.
+    Call before ``load()``; returns the scale (``im.size`` is the scaled size after).
     """
-    im.draft(im.mode, _preview_size(im.size))
+    scale = dct.largest_scale(im.size, preview_size(im.size))
+    dct.draft(im, scale)
+    return scale
 
 
-def encode_preview(im: Image.Image, *, orientation: int, icc: bytes | None) -> bytes:
-    """The preview of a loaded (possibly drafted) image, as JPEG bytes."""
-    small = im
-    if max(im.size) > PREVIEW_SIDE:
-        small = im.resize(_preview_size(im.size), Image.Resampling.LANCZOS)
+def encode_preview(
+    im: Image.Image,
+    *,
+    stored_size: tuple[int, int],
+    scale: int,
+    orientation: int,
+    icc: bytes | None,
+) -> bytes:
+    """The preview of a loaded image, decoded at 1/``scale`` of ``stored_size``, as JPEG bytes.
+
+    It covers exactly the original: the padding a scaled decode adds at the
+    right and bottom edge (see dct) is left out.
+    """
+    content = (0.0, 0.0, stored_size[0] / scale, stored_size[1] / scale)
+    size = preview_size(stored_size)
+    if size == im.size and content == (0.0, 0.0, *im.size):
+        small = im.copy()
+    else:
+        small = im.resize(size, Image.Resampling.LANCZOS, box=content)
+    small.info = {}  # the encoder would take a comment (COM), XMP, ... from here
     exif = Image.Exif()
     if 2 <= orientation <= 8:
         exif[ExifTags.Base.Orientation] = orientation
@@ -69,7 +88,8 @@ def encode_preview(im: Image.Image, *, orientation: int, icc: bytes | None) -> b
     return out.getvalue()
 
 
-def _preview_size(size: tuple[int, int]) -> tuple[int, int]:
+def preview_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The preview's size for an original of (stored) ``size``."""
     width, height = size
     scale = PREVIEW_SIDE / max(width, height)
     return max(1, round(width * scale)), max(1, round(height * scale))

@@ -229,9 +229,7 @@ def _inspect(im: ImageFile.ImageFile, max_pixels: int, make_preview: bool) -> Im
     _check_pixels(im.size, max_pixels)
     frames = _checked_frames(im, pillow_format, max_pixels)
     stored_width, stored_height = im.size  # before a draft shrinks it
-    scaled = preview.wants_preview(im)
-    if scaled:
-        preview.draft_for_preview(im)
+    scale = preview.draft_for_preview(im) if preview.wants_preview(im) else None
     try:
         im.load()
     except Image.DecompressionBombError as exc:
@@ -245,9 +243,14 @@ def _inspect(im: ImageFile.ImageFile, max_pixels: int, make_preview: bool) -> Im
         width, height = height, width
     blurhash, phash = _hashes(im, meta.orientation)
     preview_bytes = None
-    if scaled and make_preview:
-        icc = im.info.get("icc_profile")
-        preview_bytes = preview.encode_preview(im, orientation=meta.orientation, icc=icc)
+    if scale is not None and make_preview:
+        preview_bytes = preview.encode_preview(
+            im,
+            stored_size=(stored_width, stored_height),
+            scale=scale,
+            orientation=meta.orientation,
+            icc=im.info.get("icc_profile"),
+        )
     return ImageInfo(
         format=pillow_format,
         mime_type=ACCEPTED_FORMATS[pillow_format].mime_type,

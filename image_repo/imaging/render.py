@@ -42,12 +42,12 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import BinaryIO
 
 from PIL import ExifTags, Image, ImageChops, ImageCms, ImageSequence
 
+from . import dct, preview
 from .formats import OUTPUT_FORMATS, PILLOW_FORMATS
 
 log = logging.getLogger(__name__)
@@ -339,12 +339,9 @@ def render(
     fails to decode raises Pillow's error: originals are validated on upload,
     so that is a bug or a damaged store, not a client error.
     """
-    params = _checked(params, None, None)
-    with _seekable(src) as fp, _open(fp) as im:
-        _count_decode("original")
-        frames, durations, loop = _render_frames(im, _Source(im, params), params, max_pixels)
-    _encode(frames, durations, loop, params, out)
-    return OUTPUT_FORMATS[params.format].mime_type
+    mime_type = _render(src, params, out, max_pixels, None)
+    assert mime_type is not None  # only a preview can be too small
+    return mime_type
 
 
 def render_preview(
@@ -357,16 +354,27 @@ def render_preview(
 ) -> str | None:
     """Like render(), from the preview (see ``preview``) of an original of stored size ``full_size``.
 
-    Geometry is planned on the original, so the rendition is the one render()
-    would make of it. Returns None, writing nothing, when the preview holds
-    fewer pixels than the rendition needs: then render the original.
+    Geometry is planned on the original: same size, same crop as render() of
+    the original, pixels within a fraction of a level of it. Returns None,
+    writing nothing, when the preview holds fewer pixels than the rendition
+    needs: then render the original.
     """
+    return _render(src, params, out, max_pixels, full_size)
+
+
+def _render(
+    src: BinaryIO | str | os.PathLike[str],
+    params: RenderParams,
+    out: BinaryIO,
+    max_pixels: int,
+    full_size: tuple[int, int] | None,
+) -> str | None:
     params = _checked(params, None, None)
     with _seekable(src) as fp, _open(fp) as im:
         source = _Source(im, params, full_size)
-        if not source.served_by(im.size):
+        if full_size is not None and not source.served_by(im.size):
             return None
-        _count_decode("preview")
+        _count_decode("original" if full_size is None else "preview")
         frames, durations, loop = _render_frames(im, source, params, max_pixels)
     _encode(frames, durations, loop, params, out)
     return OUTPUT_FORMATS[params.format].mime_type
@@ -397,29 +405,15 @@ class _Source:
         """
         if im.format not in ("JPEG", "MPO"):
             return
-        need = _stored(self._needed(), self.transpose)
-        scale = _largest_factor(im.size, need, (8, 4, 2))
-        if scale > 1:
-            # Pillow picks the largest of 8, 4, 2 that fits size // requested: ask
-            # for exactly the scale chosen here (it rounds down where libjpeg
-            # rounds the scaled size up, and would settle for less).
-            im.draft(im.mode, (im.width // scale, im.height // scale))
-            self.scale = scale
+        self.scale = dct.largest_scale(im.size, _stored(self._needed(), self.transpose))
+        dct.draft(im, self.scale)
 
     def served_by(self, stored_size: tuple[int, int]) -> bool:
         """Whether a picture of this (stored) size has the pixels the rendition needs."""
-        have = _upright(stored_size, self.transpose)
-        need = self._needed()
-        return need[0] <= have[0] and need[1] <= have[1]
+        return _covers(_upright(stored_size, self.transpose), self._needed())
 
     def _needed(self) -> tuple[int, int]:
-        # Upright source pixels for DRAFT_OVERSAMPLING x the output's detail.
-        x0, y0, x1, y1 = self.plan.box
-        tw, th = self.plan.size
-        return (
-            math.ceil(self.upright[0] * tw / (x1 - x0) * DRAFT_OVERSAMPLING),
-            math.ceil(self.upright[1] * th / (y1 - y0) * DRAFT_OVERSAMPLING),
-        )
+        return _needed(self.upright, self.plan)
 
     def frame(self, im: Image.Image) -> Image.Image:
         """One decoded frame -> upright, resized, sRGB, RGB or RGBA."""
@@ -435,14 +429,17 @@ class _Source:
 
     def _resize(self, frame: Image.Image) -> Image.Image:
         # The plan's box is in the original's pixels; map it onto this frame.
-        # A DCT-scaled decode rounds its sides up, padding the last row and
-        # column: the picture spans opened / scale pixels, not the whole frame.
+        # A DCT-scaled decode pads the stored picture's right and bottom edge
+        # (see dct): the picture spans opened / scale pixels, and where the
+        # transpose mirrored an axis, the padding now comes first on it.
         content = [side / self.scale for side in self.opened]
         if frame.size != tuple(math.ceil(side) for side in content):
             content = list(frame.size)  # not the decode planned (never seen; be safe)
         fx, fy = content[0] / self.upright[0], content[1] / self.upright[1]
+        dx = frame.width - content[0] if self.transpose in _MIRRORS_X else 0.0
+        dy = frame.height - content[1] if self.transpose in _MIRRORS_Y else 0.0
         x0, y0, x1, y1 = self.plan.box
-        box = (x0 * fx, y0 * fy, x1 * fx, y1 * fy)
+        box = (x0 * fx + dx, y0 * fy + dy, x1 * fx + dx, y1 * fy + dy)
         if self.plan.size == frame.size and box == (0, 0, frame.width, frame.height):
             return frame
         return frame.resize(
@@ -450,15 +447,54 @@ class _Source:
         )
 
 
-def _largest_factor(size: tuple[int, int], need: tuple[int, int], factors: Iterable[int]) -> int:
-    """The first of ``factors`` (largest first) that leaves ``need`` pixels, else 1.
+def _needed(upright: tuple[int, int], geometry: Plan) -> tuple[int, int]:
+    """Upright source pixels for DRAFT_OVERSAMPLING x the output's detail."""
+    x0, y0, x1, y1 = geometry.box
+    tw, th = geometry.size
+    return (
+        math.ceil(upright[0] * tw / (x1 - x0) * DRAFT_OVERSAMPLING),
+        math.ceil(upright[1] * th / (y1 - y0) * DRAFT_OVERSAMPLING),
+    )
 
-    libjpeg's DCT scaling by 1/f keeps ceil(side / f) pixels a side.
+
+def _covers(have: tuple[int, int], need: tuple[int, int]) -> bool:
+    return need[0] <= have[0] and need[1] <= have[1]
+
+
+def preview_may_serve(full_size: tuple[int, int], params: RenderParams) -> bool:
+    """Before any I/O: could the preview of an original of stored size ``full_size`` serve this?
+
+    The orientation is not known here, so both are tried; render_preview()
+    decides for sure.
     """
-    for f in factors:
-        if all(-(-side // f) >= n for side, n in zip(size, need, strict=True)):
-            return f
-    return 1
+    if max(full_size) < preview.MIN_SOURCE_SIDE:
+        return False  # such originals get no preview
+    params = _checked(params, None, None)
+    have = preview.preview_size(full_size)
+    for upright, shown in ((full_size, have), (full_size[::-1], have[::-1])):
+        if _covers(shown, _needed(upright, plan(upright, params))):
+            return True
+    return False
+
+
+# Transposes after which the stored picture's right (bottom) edge is the
+# upright picture's left (top) edge.
+_MIRRORS_X = frozenset(
+    {
+        Image.Transpose.FLIP_LEFT_RIGHT,
+        Image.Transpose.ROTATE_180,
+        Image.Transpose.ROTATE_270,
+        Image.Transpose.TRANSVERSE,
+    }
+)
+_MIRRORS_Y = frozenset(
+    {
+        Image.Transpose.FLIP_TOP_BOTTOM,
+        Image.Transpose.ROTATE_180,
+        Image.Transpose.ROTATE_90,
+        Image.Transpose.TRANSVERSE,
+    }
+)
 
 
 def _render_frames(
