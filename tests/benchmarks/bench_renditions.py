@@ -265,14 +265,7 @@ def test_renditions_over_http(bench_settings, run_load, service_env, photo, tmp_
         gunicorn_server(static_env, workers=workers, app=STATIC_APP) as static,
         _maybe_thumbor(exe, photo.parent, workers, tmp_path) as thumbor,
     ):
-        uploaded = requests.post(
-            f"{ours}/images",
-            files={"image": ("bench.jpg", photo.read_bytes(), "image/jpeg")},
-            headers=headers,
-            timeout=120,
-        )
-        assert uploaded.status_code == 201, uploaded.text[:500]
-        image_id = uploaded.json()["id"]
+        image_id = _upload(ours, headers, photo)["id"]
         # The same picture (other noise, so other bytes) without its preview: an
         # image uploaded with previews off, or before they existed.
         bare_id = _upload_without_preview(ours, headers, photo, tmp_path, data_dir)
@@ -474,18 +467,23 @@ def _upload_without_preview(
     from image_repo.storage import LocalBlobStore, preview_key
 
     other = photo_like_jpeg(tmp_path / "bench-other.jpg", PHOTO_SIZE, noise=PHOTO_NOISE, seed=1)
+    uploaded = _upload(base, headers, other)
+    store = LocalBlobStore(data_dir / "blobs")
+    key = preview_key(uploaded["sha256"])
+    assert store.exists(key), "a 24 MP JPEG upload keeps a preview"
+    store.delete(key)
+    return uploaded["id"]
+
+
+def _upload(base: str, headers: dict[str, str], path: Path) -> dict:
     uploaded = requests.post(
         f"{base}/images",
-        files={"image": ("bench-other.jpg", other.read_bytes(), "image/jpeg")},
+        files={"image": (path.name, path.read_bytes(), "image/jpeg")},
         headers=headers,
         timeout=120,
     )
     assert uploaded.status_code == 201, uploaded.text[:500]
-    store = LocalBlobStore(data_dir / "blobs")
-    key = preview_key(uploaded.json()["sha256"])
-    assert store.exists(key), "a 24 MP JPEG upload keeps a preview"
-    store.delete(key)
-    return uploaded.json()["id"]
+    return uploaded.json()
 
 
 def _check_jpeg(url: str, headers: dict[str, str], size: tuple[int, int], *, miss=False) -> None:
