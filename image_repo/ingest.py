@@ -12,7 +12,6 @@ the winner.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import re
 import time
@@ -31,7 +30,8 @@ from .errors import BackendUnavailable, InvalidInput, QuotaExceeded, TooLarge, U
 from .ids import new_id
 from .imaging.formats import ACCEPTED_FORMATS
 from .imaging.probe import ImageInfo, ImageRejected, probe
-from .storage import BlobStore, StorageError, blob_key, preview_key
+from .renditions import put_preview
+from .storage import BlobStore, StorageError, blob_key
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +218,7 @@ def ingest(
 def _store_preview(store: BlobStore, sha: str, data: bytes) -> None:
     # A preview only saves time: renditions decode the original without it.
     try:
-        store.put(preview_key(sha), io.BytesIO(data), durable=False)
+        put_preview(store, sha, data)
     except StorageError:
         log.warning("could not store the preview of %s; renditions will decode the original", sha)
 

@@ -9,7 +9,6 @@ upload still in flight.
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,6 +20,7 @@ from .db.models import Image
 from .db.types import utcnow
 from .imaging import preview
 from .imaging.probe import ImageRejected, probe
+from .renditions import put_preview
 from .storage import BlobNotFound, BlobStore, blob_key, preview_key, rendition_prefix
 
 ORIGINALS = "originals/"
@@ -179,6 +179,6 @@ def make_previews(
         if info.preview is None:
             report.skipped += 1
             continue
-        store.put(preview_key(sha), io.BytesIO(info.preview), durable=False)
+        put_preview(store, sha, info.preview)
         report.made += 1
     return report

@@ -9,6 +9,7 @@ Renditions live under their original's hash: ``gc`` removes them with it.
 
 from __future__ import annotations
 
+import io
 import logging
 import tempfile
 import time
@@ -157,6 +158,12 @@ def _from_preview(
         out.seek(0)
         out.truncate()
     return made is not None
+
+
+def put_preview(store: BlobStore, sha256: str, data: bytes) -> None:
+    """Keep an original's preview (see imaging.preview) beside its renditions."""
+    # Like a rendition it can always be made again: no fsync wait for it.
+    store.put(preview_key(sha256), io.BytesIO(data), durable=False)
 
 
 def _discard(store: BlobStore, key: str) -> None:

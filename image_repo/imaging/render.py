@@ -372,7 +372,7 @@ def _render(
     params = _checked(params, None, None)
     with _seekable(src) as fp, _open(fp) as im:
         source = _Source(im, params, full_size)
-        if full_size is not None and not source.served_by(im.size):
+        if full_size is not None and not source.has_needed_pixels():
             return None
         _count_decode("original" if full_size is None else "preview")
         frames, durations, loop = _render_frames(im, source, params, max_pixels)
@@ -408,9 +408,9 @@ class _Source:
         self.scale = dct.largest_scale(im.size, _stored(self._needed(), self.transpose))
         dct.draft(im, self.scale)
 
-    def served_by(self, stored_size: tuple[int, int]) -> bool:
-        """Whether a picture of this (stored) size has the pixels the rendition needs."""
-        return _covers(_upright(stored_size, self.transpose), self._needed())
+    def has_needed_pixels(self) -> bool:
+        """Whether the opened picture (a preview, say) holds the pixels the rendition needs."""
+        return _covers(self.opened, self._needed())
 
     def _needed(self) -> tuple[int, int]:
         return _needed(self.upright, self.plan)
