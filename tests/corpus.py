@@ -1,18 +1,12 @@
-"""Where the shared test corpus lives, and what its manifest says."""
+"""Where the test corpus lives (``tests/data/corpus``), and what its manifest says."""
 
 from __future__ import annotations
 
 import json
-import os
 from functools import cache
 from pathlib import Path
 
-CORPUS_DIR = Path(
-    os.environ.get(
-        "IMAGE_REPO_CORPUS_DIR",
-        Path(__file__).resolve().parents[2] / "shared" / "corpus",
-    )
-)
+CORPUS_DIR = Path(__file__).resolve().parent / "data" / "corpus"
 
 
 @cache

@@ -4,7 +4,7 @@
 one API key per group, the operator credential, a second tenant whose ids must
 stay invisible, and pools of ids of real images, collections and keys that
 the fuzzer swaps into path parameters so that more than 404s get exercised.
-``image_bytes`` feeds the ``image`` part of uploads from the shared corpus.
+``image_bytes`` feeds the ``image`` part of uploads from the test corpus (tests/data).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ valid ones not refused (with the semantic 4xx each operation may answer, listed
 in ``SEMANTIC_REFUSALS``), and auth that is enforced (``ignored_auth`` re-sends
 without a key and with a bad one). Ids of real images, collections and keys
 (and, now and then, the other tenant's, which must answer 404) are swapped into
-path parameters; upload bodies are mostly real images from the shared corpus.
+path parameters; upload bodies are mostly real images from the test corpus (tests/data).
 
 Settings (environment):
 
