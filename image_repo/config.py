@@ -184,7 +184,8 @@ SETTINGS: tuple[Setting, ...] = (
         "REDIS_URL",
         str,
         None,
-        "Redis URL for shared rate-limit counters (default: in-process memory).",
+        "Redis URL for rate-limit counters shared by several instances (default: a file in "
+        "the data folder, shared by one instance's processes).",
     ),
     Setting(
         "RATELIMIT_READ",
