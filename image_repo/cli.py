@@ -28,6 +28,7 @@ from .bulk_import import import_command
 from .config import ConfigError
 from .db import migrate
 from .errors import DomainError
+from .imaging.limits import DecodeLimits
 
 DURATION = re.compile(r"^(\d+)([smhdw])$")
 DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -346,8 +347,13 @@ def previews_command(as_json: bool) -> None:
     with click.progressbar(
         length=len(hashes), label="previews", file=sys.stderr, hidden=as_json
     ) as bar:
+        config = _app().config
         report = maintenance.make_previews(
-            _store(), hashes, max_pixels=_app().config["MAX_PIXELS"], progress=_ticking(bar)
+            _store(),
+            hashes,
+            max_pixels=config["MAX_PIXELS"],
+            limits=DecodeLimits.from_config(config),
+            progress=_ticking(bar),
         )
     payload = {
         "made": report.made,
@@ -359,7 +365,7 @@ def previews_command(as_json: bool) -> None:
     text = (
         f"made {report.made} previews, {report.present} already there, {report.skipped} "
         f"not needed; {len(report.missing)} originals missing, {len(report.failed)} "
-        "refused by a decode now (corrupt, or over IMAGE_REPO_MAX_PIXELS)"
+        "refused by a decode now (corrupt, or over IMAGE_REPO_MAX_PIXELS or a decode limit)"
     )
     _emit(as_json, payload, text)
     if report.missing or report.failed:
