@@ -38,6 +38,7 @@ from .config import ConfigError, default_data_dir
 from .db import migrate
 from .db.engine import sqlite_path
 from .errors import DomainError
+from .imaging.limits import DecodeLimits
 from .wording import counted
 
 DURATION = re.compile(r"^(\d+)([smhdw])$")
@@ -487,8 +488,13 @@ def previews_command(as_json: bool) -> None:
     with click.progressbar(
         length=len(hashes), label="previews", file=sys.stderr, hidden=as_json
     ) as bar:
+        config = _app().config
         report = maintenance.make_previews(
-            _store(), hashes, max_pixels=_app().config["MAX_PIXELS"], progress=_ticking(bar)
+            _store(),
+            hashes,
+            max_pixels=config["MAX_PIXELS"],
+            limits=DecodeLimits.from_config(config),
+            progress=_ticking(bar),
         )
     payload = {
         "made": report.made,
@@ -500,7 +506,8 @@ def previews_command(as_json: bool) -> None:
     text = (
         f"made {counted(report.made, 'preview')}, {report.present} already there, "
         f"{report.skipped} not needed; {counted(len(report.missing), 'original')} missing, "
-        f"{len(report.failed)} refused by a decode now (corrupt, or over IMAGE_REPO_MAX_PIXELS)"
+        f"{len(report.failed)} refused by a decode now (corrupt, or over "
+        "IMAGE_REPO_MAX_PIXELS or a decode limit)"
     )
     _emit(as_json, payload, text)
     if report.missing or report.failed:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import requests
 from gunicorn.ctl.client import ControlClient
-from live_server import gunicorn_server
+from live_server import cli, gunicorn_server
 
 
 def test_gunicorn_serves_landing_and_spec(tmp_path):
@@ -82,3 +82,46 @@ def test_a_data_folder_too_deep_for_a_socket_path_gets_one_in_the_runtime_folder
             time.sleep(0.05)  # polled, as above
         assert len(found) == 1 and _listeners(_socket_at(found[0])) == [base]
     assert not (runtime / "gunicorn.ctl").exists()
+
+
+def test_hostile_uploads_neither_kill_workers_nor_silence_liveness(tmp_path):
+    """Files that took minutes before are refused at once; slow ones end at the time cap."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hostile import many_frame_gif, many_page_tiff, many_scan_jpeg
+
+    # Without the limits: about 14 s, 15 s and 3 s of decoding (then 30 s to render the GIF).
+    hostile = {
+        "scans.jpg": many_scan_jpeg((4000, 4000), 1500),
+        "pages.tif": many_page_tiff(60_000),
+        "frames.gif": many_frame_gif(200_000),
+        # Within every bound, but ten times the time cap set below.
+        "slow.jpg": many_scan_jpeg((3000, 3000), 90),
+    }
+    log_path = tmp_path / "gunicorn.log"
+    env = {"IMAGE_REPO_DATA_DIR": str(tmp_path / "data"), "IMAGE_REPO_DECODE_TIMEOUT": "0.05"}
+    with gunicorn_server(env, workers=3, log_path=log_path) as base:
+        key = cli(env, "tenants", "create", "acme", "--json")
+        headers = {"Authorization": f"Bearer {json.loads(key)['api_key']}"}
+
+        def post(name: str) -> requests.Response:
+            files = {"image": (name, hostile[name])}
+            return requests.post(base + "/images", files=files, headers=headers, timeout=60)
+
+        with ThreadPoolExecutor(len(hostile)) as pool:
+            pending = {name: pool.submit(post, name) for name in hostile}
+            live = [requests.get(base + "/health/live", timeout=60)]
+            while not all(future.done() for future in pending.values()):
+                live.append(requests.get(base + "/health/live", timeout=60))
+            answers = {name: future.result() for name, future in pending.items()}
+        assert all(r.status_code == 200 and r.json() == {"status": "ok"} for r in live)
+        statuses = {name: (r.status_code, r.json()["errors"]) for name, r in answers.items()}
+        assert statuses == {
+            "scans.jpg": (413, {"image": ["too_many_scans"]}),
+            "pages.tif": (413, {"image": ["too_many_frames"]}),
+            "frames.gif": (413, {"image": ["too_many_frames"]}),
+            "slow.jpg": (422, {"image": ["decode_timeout"]}),
+        }
+    log = log_path.read_text()
+    assert "WORKER TIMEOUT" not in log
+    assert log.count("Booting worker") == 3  # none died and was replaced
