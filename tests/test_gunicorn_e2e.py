@@ -1,8 +1,10 @@
 """The real server: gunicorn on a loopback port, called over HTTP."""
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -70,9 +72,11 @@ def test_two_instances_have_their_own_control_sockets(tmp_path):
     assert list(home.iterdir()) == []
 
 
-def test_a_data_folder_too_deep_for_a_socket_path_gets_one_in_the_runtime_folder(tmp_path):
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
+def test_a_data_folder_too_deep_for_a_socket_path_gets_one_in_the_runtime_folder(tmp_path, request):
+    # A short runtime folder, as /run/user/UID is: under pytest-xdist tmp_path
+    # alone leaves no room for the socket's name in sun_path.
+    runtime = Path(tempfile.mkdtemp(prefix="rt-"))
+    request.addfinalizer(lambda: shutil.rmtree(runtime, ignore_errors=True))
     deep = tmp_path / ("d" * 60) / ("e" * 60)  # its gunicorn.ctl would not fit in sun_path
     env = {"IMAGE_REPO_DATA_DIR": str(deep), "XDG_RUNTIME_DIR": str(runtime)}
     with gunicorn_server(env, workers=1) as base:
