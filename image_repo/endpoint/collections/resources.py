@@ -10,6 +10,8 @@ from image_repo.web.paging import decode_cursor, encode_cursor
 
 from .blueprint import collections_bp
 from .schemas import (
+    COLLECTION_CREATE_EXAMPLE,
+    COLLECTION_UPDATE_EXAMPLE,
     CollectionCreateSchema,
     CollectionListQuerySchema,
     CollectionPageSchema,
@@ -60,7 +62,7 @@ class Collections(MethodView):
         }
 
     @collections_bp.operation("createCollection", permission=IMAGES_WRITE, errors=(409,))
-    @collections_bp.arguments(CollectionCreateSchema)
+    @collections_bp.arguments(CollectionCreateSchema, example=COLLECTION_CREATE_EXAMPLE)
     @collections_bp.response(201, CollectionSchema)
     def post(self, args):
         """Create a collection"""
@@ -76,7 +78,9 @@ class CollectionById(MethodView):
         return _view(_collection(collection_id))
 
     @collections_bp.operation("updateCollection", permission=IMAGES_WRITE, errors=(404, 409))
-    @collections_bp.arguments(CollectionUpdateSchema(), required=False)
+    @collections_bp.arguments(
+        CollectionUpdateSchema(), required=False, example=COLLECTION_UPDATE_EXAMPLE
+    )
     @collections_bp.response(200, CollectionSchema)
     def patch(self, changes, collection_id):
         """Rename a collection or change its description"""

@@ -10,6 +10,10 @@ NAME = ma.fields.String(
 )
 
 
+COLLECTION_CREATE_EXAMPLE = {"name": "Holidays 2024"}
+COLLECTION_UPDATE_EXAMPLE = {"name": "Summer 2024"}
+
+
 class CollectionCreateSchema(ma.Schema):
     name = NAME
     description = ma.fields.String(allow_none=True, validate=validate.Length(max=5000))

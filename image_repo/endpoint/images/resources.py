@@ -24,6 +24,7 @@ from image_repo.web.storage import blob_store
 from .blueprint import images_bp
 from .models import ImageModel, ImagePageModel
 from .schemas import (
+    IMAGE_UPDATE_EXAMPLE,
     FileQuerySchema,
     ImageListQuerySchema,
     ImagePageSchema,
@@ -141,7 +142,7 @@ class ImageById(MethodView):
         return with_etag(ImageModel(image), images.etag_of(image))
 
     @images_bp.operation("updateImage", permission=IMAGES_WRITE, errors=(404, 412))
-    @images_bp.arguments(ImageUpdateSchema(), required=False)
+    @images_bp.arguments(ImageUpdateSchema(), required=False, example=IMAGE_UPDATE_EXAMPLE)
     @images_bp.arguments(IfMatchHeader(), location="headers", as_kwargs=True)
     @images_bp.response(200, ImageSchema, headers=ETAG_HEADER)
     def patch(self, changes, image_id, if_match=None):

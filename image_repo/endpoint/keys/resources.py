@@ -6,7 +6,14 @@ from image_repo.web.auth import current_principal, group_names
 from image_repo.web.database import db_session
 
 from .blueprint import keys_bp
-from .schemas import KeyCreateSchema, KeyListSchema, KeySchema, NewKeySchema, WhoAmISchema
+from .schemas import (
+    KEY_CREATE_EXAMPLE,
+    KeyCreateSchema,
+    KeyListSchema,
+    KeySchema,
+    NewKeySchema,
+    WhoAmISchema,
+)
 
 
 @keys_bp.route("/keys")
@@ -21,7 +28,7 @@ class Keys(MethodView):
         return {"items": tenancy.list_keys(db_session(), current_principal().tenant_id)}
 
     @keys_bp.operation("createKey", permission=KEYS_MANAGE, errors=(404,))
-    @keys_bp.arguments(KeyCreateSchema)
+    @keys_bp.arguments(KeyCreateSchema, example=KEY_CREATE_EXAMPLE)
     @keys_bp.response(201, NewKeySchema)
     def post(self, args):
         """Create an API key

@@ -6,7 +6,7 @@ from image_repo.web.auth import group_names
 from image_repo.web.database import db_session
 
 from .blueprint import tenants_bp
-from .schemas import NewTenantSchema, TenantCreateSchema, TenantListSchema
+from .schemas import TENANT_CREATE_EXAMPLE, NewTenantSchema, TenantCreateSchema, TenantListSchema
 
 
 @tenants_bp.route("")
@@ -18,7 +18,7 @@ class Tenants(MethodView):
         return {"items": tenancy.list_tenants(db_session())}
 
     @tenants_bp.operation("createTenant", permission=TENANTS_MANAGE, errors=(409,))
-    @tenants_bp.arguments(TenantCreateSchema)
+    @tenants_bp.arguments(TenantCreateSchema, example=TENANT_CREATE_EXAMPLE)
     @tenants_bp.response(201, NewTenantSchema)
     def post(self, args):
         """Create a tenant and its first admin key (operator)
