@@ -138,3 +138,22 @@ def test_optional_parameters_are_prefilled_with_their_default_at_most(spec):
                     f"{op['operationId']}: Swagger UI sends {param['name']}={value!r} "
                     f"unless the person clears it (default: {schema.get('default')!r})"
                 )
+
+
+def test_binary_responses_name_their_image_types_and_offer_plain_bytes(spec):
+    # Concrete types for people and tools that show images; application/octet-stream
+    # for generated clients, which return bytes for no image/* type.
+    binary = {"type": "string", "format": "binary"}
+    found = []
+    for _path, _method, op in operations(spec):
+        for status, response in op["responses"].items():
+            content = resolve(spec, response).get("content", {})
+            images = [media_type for media_type in content if media_type.startswith("image/")]
+            if not images:
+                continue
+            found.append(op["operationId"])
+            where = f"{op['operationId']} {status}"
+            assert all("*" not in media_type for media_type in images), f"{where}: {images}"
+            assert set(content) == {*images, "application/octet-stream"}, where
+            assert all(media["schema"] == binary for media in content.values()), where
+    assert {"getImageFile", "getThumbnail", "renderImage"} <= set(found)

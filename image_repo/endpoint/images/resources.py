@@ -12,8 +12,8 @@ from image_repo.web.database import db_session
 from image_repo.web.observability import metrics
 from image_repo.web.paging import decode_cursor, encode_cursor
 from image_repo.web.responses import (
-    BINARY_IMAGE_RESPONSES,
     ETAG_HEADER,
+    ORIGINAL_RESPONSES,
     FileRequestHeaders,
     IfMatchHeader,
     if_match_tags,
@@ -171,7 +171,7 @@ class ImageFile(MethodView):
     @images_bp.operation("getImageFile", permission=IMAGES_READ, errors=(404, 416))
     @images_bp.arguments(FileQuerySchema(), location="query")
     @images_bp.arguments(FileRequestHeaders(), location="headers", as_kwargs=True)
-    @images_bp.doc(responses=BINARY_IMAGE_RESPONSES)
+    @images_bp.doc(responses=ORIGINAL_RESPONSES)
     def get(self, args, image_id, if_none_match=None, range=None):
         """Download the original file
 

@@ -14,7 +14,7 @@ from image_repo.web.database import db_session
 from image_repo.web.locks import locks
 from image_repo.web.observability import metrics
 from image_repo.web.rendition_front import CACHE_CONTROL, CACHE_MAX_AGE, VARY, remember_rendition
-from image_repo.web.responses import BINARY_IMAGE_RESPONSES, IfNoneMatchHeader
+from image_repo.web.responses import RENDITION_RESPONSES, IfNoneMatchHeader
 from image_repo.web.storage import blob_store
 
 from .blueprint import renditions_bp
@@ -92,7 +92,7 @@ class Thumbnail(MethodView):
     @renditions_bp.operation("getThumbnail", permission=IMAGES_READ, errors=RENDITION_ERRORS)
     @renditions_bp.arguments(ThumbnailQuerySchema(), location="query")
     @renditions_bp.arguments(IfNoneMatchHeader(), location="headers", as_kwargs=True)
-    @renditions_bp.doc(responses=BINARY_IMAGE_RESPONSES)
+    @renditions_bp.doc(responses=RENDITION_RESPONSES)
     def get(self, args, image_id, if_none_match=None):
         """Get a thumbnail
 
@@ -117,7 +117,7 @@ class Render(MethodView):
     @renditions_bp.operation("renderImage", permission=IMAGES_READ, errors=RENDITION_ERRORS)
     @renditions_bp.arguments(RenderQuerySchema(), location="query")
     @renditions_bp.arguments(IfNoneMatchHeader(), location="headers", as_kwargs=True)
-    @renditions_bp.doc(responses=BINARY_IMAGE_RESPONSES)
+    @renditions_bp.doc(responses=RENDITION_RESPONSES)
     def get(self, args, image_id, if_none_match=None):
         """Get a resized, cropped or converted copy
 
