@@ -6,7 +6,7 @@ from image_repo.imaging.formats import ACCEPTED_FORMATS
 from image_repo.ingest import MAX_TAG_LENGTH, MAX_TAGS
 from image_repo.web.fields import UTCDateTime
 
-IMAGE_ID = {"description": "Opaque id of the image.", "example": "img_k3j5h6g7f8d9s0a1q2w3"}
+IMAGE_ID = {"description": "Opaque id of the image.", "example": "img_k3j5h6g7f2d4s5a6q2w3"}
 SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="A SHA-256 is 64 lower-case hex digits.")
 
 
