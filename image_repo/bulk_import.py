@@ -36,6 +36,8 @@ from urllib.parse import urlsplit
 import click
 import requests
 
+from .wording import counted
+
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
@@ -189,7 +191,7 @@ def normalise_url(url: str) -> str:
     base = url.strip().rstrip("/")
     parts = urlsplit(base)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{url!r} is not an http(s) URL like http://127.0.0.1:8000")
+        raise ValueError(f"{url!r} is not an http(s) URL like http://127.0.0.1:5000")
     if parts.query or parts.fragment:
         raise ValueError(f"{url!r}: give the service's base URL, without ? or #")
     return base
@@ -570,8 +572,8 @@ def _stderr_is_terminal() -> bool:
 def format_summary(report: ImportReport) -> str:
     """The human summary: counts, then each rejection and failure grouped by status."""
     lines = [
-        f"{report.files} files: {len(report.imported)} imported, "
-        f"{len(report.duplicates)} duplicates, {len(report.rejected)} rejected, "
+        f"{counted(report.files, 'file')}: {len(report.imported)} imported, "
+        f"{counted(len(report.duplicates), 'duplicate')}, {len(report.rejected)} rejected, "
         f"{len(report.failed)} failed"
         + (f", {len(report.skipped)} not sent" if report.skipped else "")
     ]
@@ -611,7 +613,7 @@ def _status_label(status: int) -> str:
 @click.option(
     "--url",
     required=True,
-    help="Base URL of the running service, e.g. http://127.0.0.1:8000.",
+    help="Base URL of the running service, e.g. http://127.0.0.1:5000 (image-repo serve's).",
 )
 @click.option(
     "--api-key",

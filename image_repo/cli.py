@@ -10,24 +10,36 @@ its id in ``key_id``.
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import re
+import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, FlaskGroup, with_appcontext
+from flask.cli import AppGroup, FlaskGroup, routes_command, with_appcontext
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
-from werkzeug.serving import run_simple
+from werkzeug.serving import (
+    WSGIRequestHandler,
+    get_sockaddr,
+    make_server,
+    select_address_family,
+)
 
 from . import maintenance, tenancy
 from .bulk_import import import_command
-from .config import ConfigError
+from .config import ConfigError, default_data_dir
 from .db import migrate
+from .db.engine import sqlite_path
 from .errors import DomainError
+from .imaging.limits import DecodeLimits
+from .wording import counted
 
 DURATION = re.compile(r"^(\d+)([smhdw])$")
 DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -114,6 +126,66 @@ def httpie_hint(host: str, port: int, api_key: str) -> str:
     return f"http {where}/me 'Authorization:Bearer {api_key}'"
 
 
+# --- the database the commands need -------------------------------------------
+
+DB_UPGRADE = "image-repo db upgrade"
+
+
+def _data_folder(app: Flask) -> str:
+    folder = app.config["DATA_DIR"]
+    if folder == default_data_dir():
+        return f"the default data folder {folder} (IMAGE_REPO_DATA_DIR names another)"
+    return f"the data folder {folder}"
+
+
+def database_problem(app: Flask) -> str | None:
+    """Why the app's database cannot be used as it is, in a sentence or two; None when
+    it is migrated. Looks without creating anything: a missing SQLite file is not opened."""
+    engine = app.extensions["image_repo"]["engine"]
+    embedded = app.config["EMBEDDED_DATABASE"]
+    path = sqlite_path(engine)
+    if path is not None and not path.exists():
+        where = f"in {_data_folder(app)}" if embedded else "at IMAGE_REPO_DATABASE_URL"
+        return f"no database {where}: {path} does not exist. Create it with `{DB_UPGRADE}`" + (
+            " (`image-repo serve` does so when it starts)." if embedded else "."
+        )
+    shown = str(path) if path is not None else engine.url.render_as_string(hide_password=True)
+    if embedded:
+        shown += f" in {_data_folder(app)}"
+    try:
+        current = migrate.current_revision(engine)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return f"cannot open the database {shown}: {reason}"
+    head = migrate.head_revision(engine)
+    if current is None:
+        return f"the database {shown} has no Image Repo tables: run `{DB_UPGRADE}` first."
+    if current != head:
+        return (
+            f"the database {shown} is at schema revision {current}, this version needs "
+            f"{head}: run `{DB_UPGRADE}` first."
+        )
+    return None
+
+
+def _require_database(app: Flask) -> None:
+    problem = database_problem(app)
+    if problem:
+        click.echo(f"image-repo: {problem}", err=True)
+        sys.exit(2)
+
+
+def needs_database(command: Callable) -> Callable:
+    """Run ``command`` only on a migrated database; else say which and what to run, exit 2."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        _require_database(_app())
+        return command(*args, **kwargs)
+
+    return run
+
+
 # --- serve -------------------------------------------------------------------
 
 
@@ -128,13 +200,57 @@ def serve(host: str, port: int) -> None:
     a default tenant and an admin key are created and the key printed once.
     """
     app = _app()
+    server = _listen(app, host, port)  # first: a taken port stops here, with nothing done
     if app.config["EMBEDDED_DATABASE"]:
         migrate.upgrade(app.extensions["image_repo"]["engine"])
         if app.config["ENV"] == "development":
-            _first_run(host, port)
-    click.echo(f"Image Repo on http://{host}:{port}/ (API docs at /docs)")
-    # Flask's CLI refuses app.run(); werkzeug's server is what it would run.
-    run_simple(host, port, app, threaded=True)
+            _first_run(host, server.port)
+    else:
+        _require_database(app)
+    shown_host = f"[{host}]" if ":" in host else host
+    click.echo(f"Image Repo on http://{shown_host}:{server.port}/ (API docs at /docs)")
+    server.serve_forever()
+
+
+class _RequestHandler(WSGIRequestHandler):
+    """werkzeug's handler without its access log: the app logs one JSON line per request."""
+
+    def log_request(self, code="-", size="-") -> None:
+        return None
+
+
+def _listen(app: Flask, host: str, port: int):
+    """werkzeug's threaded server on a socket bound here, so that a port already
+    taken is one line naming the way out (werkzeug would print and exit itself)."""
+    try:
+        family = select_address_family(host, port)
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(get_sockaddr(host, port, family))
+            sock.listen(128)
+        except OSError:
+            sock.close()
+            raise
+    except OSError as exc:
+        click.echo(f"image-repo: {_listen_problem(host, port, exc)}", err=True)
+        sys.exit(2)
+    try:
+        return make_server(
+            host, port, app, threaded=True, request_handler=_RequestHandler, fd=sock.fileno()
+        )
+    finally:
+        sock.close()  # the server listens on its own duplicate
+
+
+def _listen_problem(host: str, port: int, exc: OSError) -> str:
+    another = f"pick another with --port, e.g. `image-repo serve --port {port + 1}`"
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is taken (another program listens there): {another}."
+    if exc.errno == errno.EACCES:
+        return f"not allowed to listen on port {port} on {host}: {another}."
+    reason = exc.strerror or str(exc)
+    return f"cannot listen on {host} port {port} ({reason}): check --host, or {another}."
 
 
 def _first_run(host: str, port: int) -> None:
@@ -176,6 +292,7 @@ JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print one JS
     help="Quota: most bytes of originals.",
 )
 @JSON_OPTION
+@needs_database
 def tenants_create(name: str, max_images: int | None, max_bytes: int | None, as_json: bool):
     """Create a tenant and its first admin key."""
     with _session() as session:
@@ -197,6 +314,7 @@ def tenants_create(name: str, max_images: int | None, max_bytes: int | None, as_
 
 @tenants_cli.command("list")
 @JSON_OPTION
+@needs_database
 def tenants_list(as_json: bool) -> None:
     """List tenants."""
     with _session() as session:
@@ -216,6 +334,7 @@ keys_cli = AppGroup("keys", help="API keys of a tenant.")
 @click.option("--name", help="A label to tell keys apart.")
 @click.option("--expires", help="Expiry: a duration like 30d, or an ISO-8601 time.")
 @JSON_OPTION
+@needs_database
 def keys_create(
     tenant_name: str, group: str, name: str | None, expires: str | None, as_json: bool
 ) -> None:
@@ -233,6 +352,7 @@ def keys_create(
 @keys_cli.command("list")
 @click.option("--tenant", "tenant_name", required=True, help="Tenant name.")
 @JSON_OPTION
+@needs_database
 def keys_list(tenant_name: str, as_json: bool) -> None:
     """List a tenant's keys (never their secrets)."""
     with _session() as session:
@@ -248,6 +368,7 @@ def keys_list(tenant_name: str, as_json: bool) -> None:
 @keys_cli.command("revoke")
 @click.argument("key_id")
 @JSON_OPTION
+@needs_database
 def keys_revoke(key_id: str, as_json: bool) -> None:
     """Revoke a key at once."""
     with _session() as session:
@@ -285,6 +406,7 @@ def _ticking(bar):
 )
 @JSON_OPTION
 @with_appcontext
+@needs_database
 def gc_command(grace: str, as_json: bool) -> None:
     """Remove bytes (and renditions) that no image refers to."""
     period = parse_duration(grace)
@@ -297,8 +419,9 @@ def gc_command(grace: str, as_json: bool) -> None:
         "temp_removed": report.temp_removed,
     }
     text = (
-        f"removed {payload['originals_removed']} originals and "
-        f"{payload['renditions_removed']} renditions; kept {report.kept_young} younger than {grace}"
+        f"removed {counted(payload['originals_removed'], 'original')} and "
+        f"{counted(report.renditions_removed, 'rendition')}; "
+        f"kept {report.kept_young} younger than {grace}"
     )
     _emit(as_json, payload, text)
 
@@ -306,6 +429,7 @@ def gc_command(grace: str, as_json: bool) -> None:
 @click.command("fsck")
 @JSON_OPTION
 @with_appcontext
+@needs_database
 def fsck_command(as_json: bool) -> None:
     """Check that every image has its bytes with the right hash; list orphaned bytes.
 
@@ -324,18 +448,36 @@ def fsck_command(as_json: bool) -> None:
         "orphans": report.orphans,
         "ok": report.ok,
     }
-    text = (
-        f"checked {report.checked} images: {len(report.missing)} missing, "
-        f"{len(report.corrupt)} corrupt, {len(report.orphans)} orphaned blobs"
-    )
-    _emit(as_json, payload, text)
+    _emit(as_json, payload, fsck_text(report, dict(rows)))
     if not report.ok:
         sys.exit(1)
+
+
+def fsck_text(report: maintenance.FsckReport, sha_of: dict[str, str]) -> str:
+    """The summary, then each damaged image and what is wrong with it, and the orphans."""
+    lines = [
+        f"checked {counted(report.checked, 'image')}: {len(report.missing)} missing, "
+        f"{len(report.corrupt)} corrupt, {counted(len(report.orphans), 'orphaned blob')}"
+    ]
+    lines += [
+        f"{image_id}: its bytes are missing (sha256 {sha_of[image_id]})"
+        for image_id in report.missing
+    ]
+    lines += [
+        f"{image_id}: its bytes are corrupt (they no longer hash to sha256 {sha_of[image_id]})"
+        for image_id in report.corrupt
+    ]
+    lines += [
+        f"orphaned blob {sha}: no image refers to it (`image-repo gc` removes it)"
+        for sha in report.orphans
+    ]
+    return "\n".join(lines)
 
 
 @click.command("previews")
 @JSON_OPTION
 @with_appcontext
+@needs_database
 def previews_command(as_json: bool) -> None:
     """Make the previews that large JPEGs lack (uploaded before previews, or with them off).
 
@@ -346,8 +488,13 @@ def previews_command(as_json: bool) -> None:
     with click.progressbar(
         length=len(hashes), label="previews", file=sys.stderr, hidden=as_json
     ) as bar:
+        config = _app().config
         report = maintenance.make_previews(
-            _store(), hashes, max_pixels=_app().config["MAX_PIXELS"], progress=_ticking(bar)
+            _store(),
+            hashes,
+            max_pixels=config["MAX_PIXELS"],
+            limits=DecodeLimits.from_config(config),
+            progress=_ticking(bar),
         )
     payload = {
         "made": report.made,
@@ -357,9 +504,10 @@ def previews_command(as_json: bool) -> None:
         "failed": report.failed,
     }
     text = (
-        f"made {report.made} previews, {report.present} already there, {report.skipped} "
-        f"not needed; {len(report.missing)} originals missing, {len(report.failed)} "
-        "refused by a decode now (corrupt, or over IMAGE_REPO_MAX_PIXELS)"
+        f"made {counted(report.made, 'preview')}, {report.present} already there, "
+        f"{report.skipped} not needed; {counted(len(report.missing), 'original')} missing, "
+        f"{len(report.failed)} refused by a decode now (corrupt, or over "
+        "IMAGE_REPO_MAX_PIXELS or a decode limit)"
     )
     _emit(as_json, payload, text)
     if report.missing or report.failed:
@@ -390,7 +538,45 @@ def _make_app() -> Flask:
         sys.exit(2)
 
 
-@click.group(cls=FlaskGroup, create_app=_make_app, load_dotenv=False, set_debug_flag=False)
+class ImageRepoGroup(FlaskGroup):
+    """Flask's command group, with this program's commands and options only.
+
+    FlaskGroup builds the app with ``create_app`` and runs the commands the
+    app registers in its context. What it adds for Flask projects in general
+    does not apply here and is left out: its ``--app``, ``--env-file`` and
+    ``--debug`` options and ``--version`` (Flask's), its ``run`` and ``shell``
+    commands (``serve`` is ours) and the commands installed packages plug in
+    (flask-limiter's ``limiter``). Flask's ``routes`` stays.
+    """
+
+    def __init__(self, **extra) -> None:
+        super().__init__(
+            add_default_commands=False,
+            add_version_option=False,
+            load_dotenv=False,
+            set_debug_flag=False,
+            **extra,
+        )
+        self.params = [p for p in self.params if p.name not in FLASK_OPTIONS]
+        self.context_settings.pop("auto_envvar_prefix", None)  # no FLASK_* option values
+        self._loaded_plugin_commands = True  # skip the flask.commands entry points
+        self.add_command(routes_command)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # FlaskGroup's own looks for --app and --env-file first; there are none.
+        return AppGroup.parse_args(self, ctx, args)
+
+
+FLASK_OPTIONS = frozenset({"env_file", "app", "debug"})
+
+
+@click.group(cls=ImageRepoGroup, create_app=_make_app)
+@click.version_option(
+    package_name="image-repo",
+    prog_name="image-repo",
+    message="%(prog)s %(version)s",
+    help="Show the version and exit.",
+)
 def cli() -> None:
     """Image Repo: a self-hostable image repository."""
 

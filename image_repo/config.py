@@ -100,6 +100,34 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("MAX_PIXELS", int, 100_000_000, "Largest accepted image, in pixels (larger: 413)."),
     Setting(
+        "MAX_FRAMES",
+        int,
+        1000,
+        "Most frames (GIF, APNG, WebP, AVIF, HEIF, MPO) or pages (TIFF) an image may have "
+        "(more: 413 at upload, 422 for a rendition); counting stops at the limit.",
+    ),
+    Setting(
+        "MAX_JPEG_SCANS",
+        int,
+        100,
+        "Most scans a JPEG may have (progressive JPEGs have about 10; libjpeg walks every "
+        "block on every scan). More: 413 at upload, 422 for a rendition.",
+    ),
+    Setting(
+        "MAX_DECODED_PIXELS",
+        int,
+        250_000_000,
+        "Most pixels one upload or rendition may decode, all frames together (an animated "
+        "rendition decodes every frame). More: 413 at upload, 422 for a rendition.",
+    ),
+    Setting(
+        "DECODE_TIMEOUT",
+        float,
+        5.0,
+        "Seconds one upload's validation or one rendition may spend decoding, whatever the "
+        "file; past it the request gets 422 and the worker carries on.",
+    ),
+    Setting(
         "METRICS_PUBLIC",
         _bool,
         True,
@@ -184,7 +212,8 @@ SETTINGS: tuple[Setting, ...] = (
         "REDIS_URL",
         str,
         None,
-        "Redis URL for shared rate-limit counters (default: in-process memory).",
+        "Redis URL for rate-limit counters shared by several instances (default: a file in "
+        "the data folder, shared by one instance's processes).",
     ),
     Setting(
         "RATELIMIT_READ",
@@ -274,7 +303,16 @@ def _validate(config: dict[str, Any]) -> None:
         raise ConfigError(
             f"production needs a secret key: set {ENV_PREFIX}SECRET_KEY to a long random value"
         )
-    for key in ("MAX_UPLOAD_BYTES", "MAX_PIXELS", "RENDER_MAX_SIDE", "S3_PRESIGN_SECONDS"):
+    for key in (
+        "MAX_UPLOAD_BYTES",
+        "MAX_PIXELS",
+        "MAX_FRAMES",
+        "MAX_JPEG_SCANS",
+        "MAX_DECODED_PIXELS",
+        "DECODE_TIMEOUT",
+        "RENDER_MAX_SIDE",
+        "S3_PRESIGN_SECONDS",
+    ):
         if config[key] <= 0:
             raise ConfigError(f"{SETTINGS_BY_KEY[key].env_name} must be positive")
     if config["RENDER_DEFAULT_FORMAT"] not in ("jpeg", "png", "webp", "avif"):

@@ -8,6 +8,7 @@ a bad setting stops the server with one line instead of a crash loop.
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import sys
@@ -48,6 +49,26 @@ limit_request_field_size = 8190
 accesslog = None
 errorlog = "-"
 forwarded_allow_ips = _config["FORWARDED_ALLOW_IPS"]
+
+# A control socket per instance (``gunicornc -s DATA_DIR/gunicorn.ctl``).
+# gunicorn's default is one path per user: a second instance took it over,
+# and stopping either removed it.
+UNIX_PATH_MAX = 100  # bytes; the kernel's limit is 107 or 103
+
+
+def control_socket_path(data_dir: os.PathLike[str] | str) -> str:
+    """``gunicorn.ctl`` in the data folder; for a folder too deep for a Unix
+    socket path, a name made from the folder in the runtime folder."""
+    folder = os.path.abspath(data_dir)
+    path = os.path.join(folder, "gunicorn.ctl")
+    if len(os.fsencode(path)) <= UNIX_PATH_MAX:
+        return path
+    digest = hashlib.sha256(os.fsencode(folder)).hexdigest()[:16]
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return os.path.join(runtime, f"image-repo-{digest}.ctl")
+
+
+control_socket = control_socket_path(_config["DATA_DIR"])
 
 
 def on_starting(server) -> None:

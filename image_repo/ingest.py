@@ -29,6 +29,7 @@ from .db.types import utcnow
 from .errors import BackendUnavailable, InvalidInput, QuotaExceeded, TooLarge, UnsupportedMedia
 from .ids import new_id
 from .imaging.formats import ACCEPTED_FORMATS
+from .imaging.limits import DEFAULT_LIMITS, DecodeLimits
 from .imaging.probe import ImageInfo, ImageRejected, probe
 from .renditions import put_preview
 from .storage import BlobStore, StorageError, blob_key
@@ -106,12 +107,18 @@ _REJECTION = {
     "unsupported_format": UnsupportedMedia,
     "corrupt": InvalidInput,
     "too_many_pixels": TooLarge,
+    "too_many_frames": TooLarge,
+    "too_many_scans": TooLarge,
+    "too_many_decoded_pixels": TooLarge,
+    "decode_timeout": InvalidInput,
 }
 
 
-def _validate(stream: BinaryIO, max_pixels: int, make_preview: bool) -> ImageInfo:
+def _validate(
+    stream: BinaryIO, max_pixels: int, make_preview: bool, limits: DecodeLimits
+) -> ImageInfo:
     try:
-        return probe(stream, max_pixels=max_pixels, make_preview=make_preview)
+        return probe(stream, max_pixels=max_pixels, make_preview=make_preview, limits=limits)
     except ImageRejected as exc:
         raise _REJECTION[exc.reason](exc.message, image=[exc.reason]) from exc
 
@@ -175,6 +182,7 @@ def ingest(
     max_bytes: int,
     max_pixels: int,
     make_preview: bool = True,
+    limits: DecodeLimits = DEFAULT_LIMITS,
 ) -> IngestResult:
     sha, size = sha256_of(stream)
     if size > max_bytes:
@@ -188,7 +196,7 @@ def ingest(
         return IngestResult(existing, created=False)
 
     started = time.perf_counter()
-    info = _validate(stream, max_pixels, make_preview)
+    info = _validate(stream, max_pixels, make_preview, limits)
     decode_seconds = time.perf_counter() - started
     _check_quota(session, tenant_id, size)
 

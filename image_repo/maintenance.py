@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from .db.models import Image
 from .db.types import utcnow
 from .imaging import preview
+from .imaging.limits import DEFAULT_LIMITS, DecodeLimits
 from .imaging.probe import ImageRejected, probe
 from .renditions import put_preview
 from .storage import BlobNotFound, BlobStore, blob_key, preview_key, rendition_prefix
@@ -159,6 +160,7 @@ def make_previews(
     hashes: list[str],
     *,
     max_pixels: int,
+    limits: DecodeLimits = DEFAULT_LIMITS,
     progress: Callable[[Iterator], Iterator] = iter,
 ) -> PreviewReport:
     """Make the previews these originals lack (uploaded before previews, or with them off)."""
@@ -169,7 +171,7 @@ def make_previews(
             continue
         try:
             with store.open(blob_key(sha)) as stream:
-                info = probe(stream, max_pixels=max_pixels, make_preview=True)
+                info = probe(stream, max_pixels=max_pixels, make_preview=True, limits=limits)
         except BlobNotFound:
             report.missing.append(sha)
             continue

@@ -20,6 +20,7 @@ from typing import BinaryIO, Protocol
 
 from .errors import BackendUnavailable, InvalidInput
 from .imaging.formats import OUTPUT_FORMATS
+from .imaging.limits import DEFAULT_LIMITS, DecodeLimits, DecodeTimeout, LimitExceeded
 from .imaging.render import (
     RenderError,
     RenderParams,
@@ -84,11 +85,13 @@ def get_or_create(
     max_pixels: int,
     ref: RenditionRef | None = None,
     full_size: tuple[int, int] | None = None,
+    limits: DecodeLimits = DEFAULT_LIMITS,
 ) -> Rendition:
     """The rendition of original ``sha256`` for normalised ``params``.
 
     ``full_size``, the original's stored size, lets a small rendition start
-    from the original's preview when there is one.
+    from the original's preview when there is one. An original that passes
+    ``limits``, or takes longer to render than they allow, is InvalidInput.
     """
     ref = ref or RenditionRef.of(sha256, params)
     try:
@@ -98,7 +101,7 @@ def get_or_create(
             if _stored(store, ref.key):  # made by whoever held the lock before us
                 return Rendition(ref.key, ref.mime_type, ref.etag, computed=False)
             started = time.perf_counter()
-            _compute(store, sha256, params, ref.key, max_pixels, full_size)
+            _compute(store, sha256, params, ref.key, max_pixels, full_size, limits)
             seconds = time.perf_counter() - started
     except StorageError as exc:
         raise BackendUnavailable("The image store is not available.") from exc
@@ -112,21 +115,26 @@ def _compute(
     key: str,
     max_pixels: int,
     full_size: tuple[int, int] | None,
+    limits: DecodeLimits,
 ) -> None:
     with tempfile.TemporaryFile() as out:
         try:
             made = (
                 full_size is not None
                 and preview_may_serve(full_size, params)
-                and _from_preview(store, sha256, full_size, params, out, max_pixels)
+                and _from_preview(store, sha256, full_size, params, out, max_pixels, limits)
             )
             if not made:
                 with _source(store, blob_key(sha256)) as source:
-                    render(source, params, out, max_pixels=max_pixels)
+                    render(source, params, out, max_pixels=max_pixels, limits=limits)
         except RenderError as exc:
             raise InvalidInput(
                 "This rendition cannot be made from this image.", **exc.errors
             ) from exc
+        except LimitExceeded as exc:
+            raise InvalidInput(exc.message, image=[exc.reason]) from exc
+        except DecodeTimeout as exc:
+            raise InvalidInput(exc.message, image=["decode_timeout"]) from exc
         out.seek(0)
         # A rendition can always be made again: no fsync wait for it.
         store.put(key, out, durable=False)
@@ -139,11 +147,14 @@ def _from_preview(
     params: RenderParams,
     out: BinaryIO,
     max_pixels: int,
+    limits: DecodeLimits,
 ) -> bool:
     """Render from the original's preview when it has one with enough pixels."""
     try:
         with _source(store, preview_key(sha256)) as source:
-            made = render_preview(source, full_size, params, out, max_pixels=max_pixels)
+            made = render_preview(
+                source, full_size, params, out, max_pixels=max_pixels, limits=limits
+            )
     except BlobNotFound:
         return False  # not a large JPEG, or uploaded with previews off
     except RenderError:

@@ -40,8 +40,9 @@ from image_repo.bulk_import import (
     import_paths,
 )
 
-# The corpus folder also holds these, which are not images and must be refused.
-NON_IMAGES = {"README.md", "manifest.json"}
+# The corpus folder also holds this, which is not an image and must be refused
+# (its README with sources and licences is one folder up, in tests/data).
+NON_IMAGES = {"manifest.json"}
 
 
 # --- a live server -------------------------------------------------------------

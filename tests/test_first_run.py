@@ -1,5 +1,6 @@
 """`image-repo serve` on the embedded default: migrate, and on first run make a key to use."""
 
+import json
 import os
 import re
 import subprocess
@@ -63,3 +64,20 @@ def test_production_never_creates_a_first_key(tmp_path):
     with serving(settings, log):
         pass
     assert not re.search(r"key_[a-z2-7]{20}\.", log.read_text())
+
+
+def test_development_server_logs_each_request_once(tmp_path):
+    log = tmp_path / "serve.log"
+    marker = "once-7f3a9c"
+    with serving({"IMAGE_REPO_DATA_DIR": str(tmp_path)}, log) as port:
+        response = requests.get(
+            f"http://127.0.0.1:{port}/",
+            params={"name": marker},
+            headers={"X-Request-ID": marker},
+            timeout=10,
+        )
+        assert response.status_code == 200
+        # Both loggers write before the answer goes out, and flush.
+        lines = [line for line in log.read_text().splitlines() if marker in line]
+    assert len(lines) == 1, lines
+    assert json.loads(lines[0])["request_id"] == marker

@@ -67,4 +67,24 @@ def test_fsck_shows_progress_without_json(app, client, tenant):
     upload(client, tenant.headers(), png_bytes(7))
     result = run(app, "fsck")
     assert result.exit_code == 0
-    assert "checked 1 images" in result.output
+    assert "checked 1 image: 0 missing, 0 corrupt, 0 orphaned blobs" in result.output
+
+
+def test_fsck_without_json_names_each_damaged_image_and_what_is_wrong(app, client, tenant):
+    store = blob_store_of(app)
+    ok = upload(client, tenant.headers(), png_bytes(8)).json
+    lost = upload(client, tenant.headers(), png_bytes(9)).json
+    damaged = upload(client, tenant.headers(), png_bytes(10)).json
+    store.delete(blob_key(lost["sha256"]))
+    path = store.local_path(blob_key(damaged["sha256"]))
+    path.write_bytes(path.read_bytes()[:-1] + b"!")
+
+    result = run(app, "fsck")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == "checked 3 images: 1 missing, 1 corrupt, 0 orphaned blobs"
+    named = {line.split(":")[0]: line for line in lines[1:]}
+    assert set(named) == {lost["id"], damaged["id"]}
+    assert "missing" in named[lost["id"]] and lost["sha256"] in named[lost["id"]]
+    assert "corrupt" in named[damaged["id"]] and damaged["sha256"] in named[damaged["id"]]
+    assert ok["id"] not in result.stdout

@@ -1,10 +1,23 @@
-"""Per-key read and write budgets, in memory and on Redis."""
+"""Per-key read and write budgets: on the data folder's shared counters and on Redis."""
+
+import io
+import json
+import multiprocessing
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 from conftest import TEST_REDIS_URL, create_tenant, make_app, needs_redis
+from images import png_bytes
+from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+from live_server import cli, gunicorn_server
+
+from image_repo.ratelimits import SQLiteStorage, storage_uri
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=needs_redis)])
+@pytest.fixture(params=["data-folder", pytest.param("redis", marks=needs_redis)])
 def limited_app(request, app_config):
     storage = TEST_REDIS_URL if request.param == "redis" else None
     return make_app(
@@ -60,3 +73,85 @@ def test_limits_can_be_turned_off(app_config):
     tenant = create_tenant(app)
     client = app.test_client()
     assert [client.get("/me", headers=tenant.headers()).status_code for _ in range(3)] == [200] * 3
+
+
+# -- one budget for every process of an instance, without Redis ----------------------
+
+
+def _spend(uri: str, strategy: str, budget: str, hits: int, results) -> None:
+    storage = storage_from_string(uri)
+    limiter = {"fixed": FixedWindowRateLimiter, "moving": MovingWindowRateLimiter}[strategy]
+    granted = limiter(storage)
+    item = parse(budget)
+    results.put(sum(granted.hit(item, "image-repo", "key_x", "read") for _ in range(hits)))
+
+
+@pytest.mark.parametrize("strategy", ["fixed", "moving"])
+def test_data_folder_counters_are_one_budget_across_processes(tmp_path, strategy):
+    uri = storage_uri(tmp_path / "rate limits" / "counters.db")  # a space survives the URI
+    assert isinstance(storage_from_string(uri), SQLiteStorage)
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    workers = [
+        context.Process(target=_spend, args=(uri, strategy, "100 per hour", 40, results))
+        for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    granted = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    assert sum(granted) == 100  # 160 tries, exactly the budget granted
+
+
+def test_data_folder_counters_start_a_new_window_when_the_old_one_ends(tmp_path):
+    storage = SQLiteStorage(storage_uri(tmp_path / "counters.db"))
+    assert not (tmp_path / "counters.db").exists()  # opened on first use only
+    assert storage.incr("k", expiry=3600) == 1
+    assert storage.incr("k", expiry=3600, amount=2) == 3
+    assert storage.get("k") == 3 and storage.get_expiry("k") > 0
+    assert storage.incr("gone", expiry=0) == 1  # expires at once
+    assert storage.incr("gone", expiry=0) == 1  # a new window, not 2
+    assert storage.get("gone") == 0
+    storage.clear("k")
+    assert storage.get("k") == 0
+    assert storage.check()
+
+
+def test_gunicorn_workers_share_one_budget_without_redis(tmp_path):
+    """Three workers, one read and one write budget: exactly the budget passes."""
+    env = {
+        "IMAGE_REPO_DATA_DIR": str(tmp_path / "data"),
+        "IMAGE_REPO_RATELIMIT_READ": "30 per hour",
+        "IMAGE_REPO_RATELIMIT_WRITE": "10 per hour",
+    }
+    cli(env, "db", "upgrade")
+    key = json.loads(cli(env, "tenants", "create", "acme", "--json"))["api_key"]
+    headers = {"X-API-Key": key}
+    with gunicorn_server(env, workers=3) as base:
+        first = requests.post(
+            f"{base}/images", files={"image": png_bytes(0)}, headers=headers, timeout=60
+        )
+        assert first.status_code == 201, first.text
+        thumbnail = f"{base}/images/{first.json()['id']}/thumbnail?size=small"
+
+        def write(i: int) -> int:
+            if i % 2:
+                url, kwargs = f"{base}/collections", {"json": {"name": f"album {i}"}}
+            else:
+                url, kwargs = f"{base}/images", {"files": {"image": io.BytesIO(png_bytes(i))}}
+            return requests.post(url, headers=headers, timeout=60, **kwargs).status_code
+
+        def read(i: int) -> int:
+            # Repeat thumbnails: the rendition front answers them where it can.
+            url = thumbnail if i % 2 else f"{base}/me"
+            return requests.get(url, headers=headers, timeout=60).status_code
+
+        # Fresh connections from 9 threads: the three workers all take requests.
+        with ThreadPoolExecutor(max_workers=9) as pool:
+            writes = [first.status_code, *pool.map(write, range(1, 30))]
+            reads = list(pool.map(read, range(90)))
+    assert sorted(set(writes)) == [201, 429], writes
+    assert writes.count(201) == 10 and writes.count(429) == 20
+    assert sorted(set(reads)) == [200, 429], reads
+    assert reads.count(200) == 30 and reads.count(429) == 60

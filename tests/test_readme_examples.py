@@ -10,8 +10,12 @@ HTTP examples run through bash in a scratch folder holding ``photo.jpg`` (a
 corpus image), with ``:5000`` replaced by the live port, ``$KEY`` set to the
 admin key the README's own ``tenants create ... --json`` prints, and the
 placeholders ``IMAGE_ID`` (the image the README's upload made) and ``ETAG``
-(its current ETag) as shell variables. httpie gets ``--check-status
---ignore-stdin`` and curl ``--fail-with-body``: any 4xx or 5xx fails. As the
+(its current ETag) as shell variables. Nothing runs in a terminal (standard
+input is empty), as in a script: httpie gets ``--check-status`` and, unless
+the example gives it itself, ``--ignore-stdin``; curl gets
+``--fail-with-body``: any 4xx or 5xx fails. An example that gives
+``--ignore-stdin`` (the README's way to script httpie) runs as written, and
+is also run without it, to hold the README's word that it is needed. As the
 service ignores unknown query parameters, every example is also checked
 against the committed spec: a renamed operation, query parameter or body
 field fails even where the server would still answer 200.
@@ -243,6 +247,19 @@ def test_readme_has_examples_and_each_is_handled_on_purpose():
     assert actions.count("http") >= 10 and actions.count("cli") >= 2, actions
 
 
+def scripted(command: str) -> bool:
+    """An httpie example written for a script (it ignores standard input)."""
+    return command.startswith("http --ignore-stdin ")
+
+
+def test_readme_shows_how_to_script_httpie():
+    # Pasted into a script, the plain examples send a POST (httpie reads standard input).
+    examples = [c for c in readme_commands() if scripted(c)]
+    assert examples, "no httpie example with --ignore-stdin, the way to script it"
+    text = README.read_text()
+    assert "no terminal" in text and "405" in text
+
+
 def test_extraction_reads_indented_fences_and_continuations():
     text = "x\n  ```sh\n  A=1 \\\n    http :5000/\n  # a comment\n  ```\n```json\n{}\n```\n"
     assert readme_commands(text) == ["A=1 http :5000/"]
@@ -311,6 +328,7 @@ class ReadmeSession:
         return subprocess.run(
             ["bash", "-eu", "-o", "pipefail", "-c", command],
             cwd=self.cwd, env=self.env, capture_output=True, timeout=TIMEOUT_S,
+            stdin=subprocess.DEVNULL,  # no terminal, as in a script
         )  # fmt: skip
 
     def run(self, command: str) -> None:
@@ -353,7 +371,15 @@ class ReadmeSession:
         prepared = re.sub(r"\bIMAGE_ID\b", "${IMAGE_ID}", prepared)
         prepared = re.sub(r"\bETAG\b", "${ETAG}", prepared)
         if prepared.startswith("http "):
-            httpie = f"{shlex.quote(sys.executable)} -m httpie --check-status --ignore-stdin "
+            httpie = f"{shlex.quote(sys.executable)} -m httpie --check-status "
+            if scripted(command):
+                without = httpie + prepared.removeprefix("http --ignore-stdin ")
+                refused = self.bash(without)
+                assert refused.returncode != 0 and b"405" in refused.stdout, (
+                    f"without --ignore-stdin and a terminal, httpie should send a POST: {command}"
+                )
+            else:
+                httpie += "--ignore-stdin "
             prepared = httpie + prepared.removeprefix("http ")
         else:
             prepared = "curl --fail-with-body -sS " + prepared.removeprefix("curl ")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -10,14 +12,29 @@ from sqlalchemy.orm import Session, sessionmaker
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            from pathlib import Path
-
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
+        path = sqlite_path(engine)
+        if path is not None:
+            # Its folder is made on the first connection, not here: building
+            # an app (as every command does) creates nothing on disk.
+            event.listen(
+                engine,
+                "do_connect",
+                lambda *_: path.parent.mkdir(parents=True, exist_ok=True),
+            )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def sqlite_path(engine: Engine) -> Path | None:
+    """The file of a SQLite database (None for other databases and in-memory ones)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if url.database.startswith("file:"):  # a URI filename: leave it to SQLite
+        return None
+    return Path(url.database)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -37,13 +37,32 @@ from typing import BinaryIO, Literal
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from image_repo.imaging import hashes, preview
+from image_repo.imaging import hashes, loading, preview
 from image_repo.imaging.exif import read_exif
 from image_repo.imaging.formats import ACCEPTED_FORMATS, PILLOW_FORMATS
+from image_repo.imaging.limits import (
+    DEFAULT_LIMITS,
+    Deadline,
+    DeadlineReader,
+    DecodeLimits,
+    DecodeTimeout,
+    LimitExceeded,
+)
+from image_repo.imaging.survey import Survey, check_decoded_pixels, check_frames, survey
 
 log = logging.getLogger(__name__)
 
-RejectReason = Literal["not_an_image", "unsupported_format", "corrupt", "too_many_pixels"]
+RejectReason = Literal[
+    "not_an_image",
+    "unsupported_format",
+    "corrupt",
+    "too_many_pixels",
+    # The DecodeLimits (see limits):
+    "too_many_frames",
+    "too_many_scans",
+    "too_many_decoded_pixels",
+    "decode_timeout",
+]
 
 DEFAULT_MAX_PIXELS = 100_000_000
 
@@ -96,11 +115,15 @@ def probe(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     make_preview: bool = False,
+    limits: DecodeLimits = DEFAULT_LIMITS,
 ) -> ImageInfo:
     """Decode ``fp`` and describe it, or raise ImageRejected saying why not.
 
     A file object is read from its start and left at the position it had.
     With ``make_preview``, a large JPEG's info carries its preview's bytes.
+    ``limits`` bound the work (see limits): scans, frames and decoded pixels
+    are checked before decoding, and the whole probe gets
+    ``limits.decode_seconds``.
     """
     if ImageFile.LOAD_TRUNCATED_IMAGES:
         # Someone switched Pillow to accept cut-off files: truncated uploads
@@ -109,9 +132,16 @@ def probe(
     if max_pixels < 1:
         raise ValueError("max_pixels must be positive")
     with _binary_stream(fp) as stream, _pillow_guard(max_pixels):
-        im = _open(stream, max_pixels)
-        with im:
-            return _inspect(im, max_pixels, make_preview)
+        deadline = Deadline(limits.decode_seconds)
+        try:
+            found = survey(stream, limits, deadline)
+            im = _open(DeadlineReader(stream, deadline), max_pixels)
+            with im:
+                return _inspect(im, max_pixels, make_preview, limits, found, deadline)
+        except LimitExceeded as exc:
+            raise ImageRejected(exc.reason, exc.message) from exc
+        except DecodeTimeout as exc:
+            raise ImageRejected("decode_timeout", exc.message) from exc
 
 
 # Formats Image.open can be asked for. PILLOW_FORMATS names MPO, which Pillow
@@ -222,16 +252,25 @@ def _read_head(stream: BinaryIO, size: int = 4096) -> bytes:
 # --- inspecting ----------------------------------------------------------
 
 
-def _inspect(im: ImageFile.ImageFile, max_pixels: int, make_preview: bool) -> ImageInfo:
+def _inspect(
+    im: ImageFile.ImageFile,
+    max_pixels: int,
+    make_preview: bool,
+    limits: DecodeLimits,
+    found: Survey,
+    deadline: Deadline,
+) -> ImageInfo:
     pillow_format = im.format or ""
     if pillow_format not in ACCEPTED_FORMATS:  # cannot happen with OPENABLE_FORMATS
         raise ImageRejected("unsupported_format", _unsupported_message(pillow_format))
     _check_pixels(im.size, max_pixels)
-    frames = _checked_frames(im, pillow_format, max_pixels)
+    # Only the first frame is decoded: the others' headers are read, never their pixels.
+    check_decoded_pixels(im.size, limits)
+    frames = _checked_frames(im, pillow_format, max_pixels, limits)
     stored_width, stored_height = im.size  # before a draft shrinks it
     scale = preview.draft_for_preview(im) if preview.wants_preview(im) else None
     try:
-        im.load()
+        loading.load(im, found, deadline)
     except Image.DecompressionBombError as exc:
         raise _too_many_pixels(max_pixels) from exc
     except _DECODE_ERRORS as exc:
@@ -288,12 +327,16 @@ def _check_pixels(size: tuple[int, int], max_pixels: int, frame: int | None = No
         raise _too_many_pixels(max_pixels, size, frame)
 
 
-def _checked_frames(im: ImageFile.ImageFile, pillow_format: str, max_pixels: int) -> int:
+def _checked_frames(
+    im: ImageFile.ImageFile, pillow_format: str, max_pixels: int, limits: DecodeLimits
+) -> int:
     """Frame count, after checking the size of every frame that has its own.
 
     For GIF, n_frames walks the frame headers without decoding, whereas
     seek() would decode each frame and grow the canvas to frames that
-    overhang it (GIF viewers clip them instead).
+    overhang it (GIF viewers clip them instead). The survey has bounded the
+    count where counting costs a walk (GIF, TIFF, WebP, APNG); HEIF, AVIF and
+    MPO give theirs in a header, checked here before any frame is visited.
     """
     try:
         frames = int(getattr(im, "n_frames", 1))
@@ -301,6 +344,7 @@ def _checked_frames(im: ImageFile.ImageFile, pillow_format: str, max_pixels: int
         raise _too_many_pixels(max_pixels) from exc
     except _DECODE_ERRORS as exc:
         raise _corrupt(pillow_format, exc) from exc
+    check_frames(frames, limits, "pages" if pillow_format == "TIFF" else "frames")
     if frames > 1 and pillow_format in _SIZED_FRAMES:
         frames = _check_frame_sizes(im, frames, max_pixels)
     return frames

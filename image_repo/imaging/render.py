@@ -47,8 +47,10 @@ from typing import BinaryIO
 
 from PIL import ExifTags, Image, ImageChops, ImageCms, ImageSequence
 
-from . import dct, preview
+from . import dct, loading, preview
 from .formats import OUTPUT_FORMATS, PILLOW_FORMATS
+from .limits import DEFAULT_LIMITS, Deadline, DeadlineReader, DecodeLimits
+from .survey import Survey, check_decoded_pixels, check_frames, survey
 
 log = logging.getLogger(__name__)
 
@@ -329,6 +331,7 @@ def render(
     out: BinaryIO,
     *,
     max_pixels: int = MAX_OUTPUT_PIXELS,
+    limits: DecodeLimits = DEFAULT_LIMITS,
 ) -> str:
     """Write the rendition of ``src`` to ``out``; return its MIME type.
 
@@ -337,9 +340,12 @@ def render(
     with the service's size limits before. Raises RenderError when the
     rendition would exceed ``max_pixels`` (all frames together). A source that
     fails to decode raises Pillow's error: originals are validated on upload,
-    so that is a bug or a damaged store, not a client error.
+    so that is a bug or a damaged store, not a client error. ``limits`` bound
+    the work (see limits): LimitExceeded when the source passes one before
+    decoding, DecodeTimeout when the rendition takes longer than
+    ``limits.decode_seconds``.
     """
-    mime_type = _render(src, params, out, max_pixels, None)
+    mime_type = _render(src, params, out, max_pixels, None, limits)
     assert mime_type is not None  # only a preview can be too small
     return mime_type
 
@@ -351,6 +357,7 @@ def render_preview(
     out: BinaryIO,
     *,
     max_pixels: int = MAX_OUTPUT_PIXELS,
+    limits: DecodeLimits = DEFAULT_LIMITS,
 ) -> str | None:
     """Like render(), from the preview (see ``preview``) of an original of stored size ``full_size``.
 
@@ -359,7 +366,7 @@ def render_preview(
     writing nothing, when the preview holds fewer pixels than the rendition
     needs: then render the original.
     """
-    return _render(src, params, out, max_pixels, full_size)
+    return _render(src, params, out, max_pixels, full_size, limits)
 
 
 def _render(
@@ -368,14 +375,20 @@ def _render(
     out: BinaryIO,
     max_pixels: int,
     full_size: tuple[int, int] | None,
+    limits: DecodeLimits,
 ) -> str | None:
     params = _checked(params, None, None)
-    with _seekable(src) as fp, _open(fp) as im:
-        source = _Source(im, params, full_size)
-        if full_size is not None and not source.has_needed_pixels():
-            return None
-        _count_decode("original" if full_size is None else "preview")
-        frames, durations, loop = _render_frames(im, source, params, max_pixels)
+    deadline = Deadline(limits.decode_seconds)
+    with _seekable(src) as fp:
+        found = survey(fp, limits, deadline)
+        with _open(DeadlineReader(fp, deadline)) as im:
+            source = _Source(im, params, full_size)
+            if full_size is not None and not source.has_needed_pixels():
+                return None
+            _count_decode("original" if full_size is None else "preview")
+            frames, durations, loop = _render_frames(
+                im, source, params, max_pixels, _Budget(limits, found, deadline)
+            )
     _encode(frames, durations, loop, params, out)
     return OUTPUT_FORMATS[params.format].mime_type
 
@@ -497,23 +510,37 @@ _MIRRORS_Y = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class _Budget:
+    """What one rendition may cost: the limits, what the survey found, the deadline."""
+
+    limits: DecodeLimits
+    survey: Survey
+    deadline: Deadline
+
+
 def _render_frames(
-    im: Image.Image, source: _Source, params: RenderParams, max_pixels: int
+    im: Image.Image, source: _Source, params: RenderParams, max_pixels: int, budget: _Budget
 ) -> tuple[list[Image.Image], list[int], int]:
     animate = params.animated and _is_animation(im)
-    n = im.n_frames if animate else 1
+    n = im.n_frames if animate else 1  # bounded by the survey where counting walks the file
+    check_frames(n, budget.limits)
     w, h = source.plan.size
     if w * h * n > max_pixels:
         what = f"{n} frames of {w}x{h}" if n > 1 else f"{w}x{h}"
         message = f"the rendition ({what}) would exceed {max_pixels} pixels: ask for less"
         raise RenderError({"size": [message]})
+    # Every frame of an animation is decoded whole (at the canvas size).
+    check_decoded_pixels(im.size, budget.limits, n)
     if not animate:
         source.shrink_on_load(im)
+        loading.load(im, budget.survey, budget.deadline, whole=False)
         return [_finish_alpha([source.frame(im)], params)[0]], [], 0
     loop = im.info.get("loop", 1)  # absent: a GIF without loop extension plays once
     try:
         frames, durations = [], []
         for frame in ImageSequence.Iterator(im):
+            budget.deadline.check()  # WebP and AVIF decode a frame in one call
             frames.append(source.frame(frame))
             durations.append(round(frame.info.get("duration") or 0))
     except (OSError, EOFError, Image.DecompressionBombError) as exc:

@@ -18,6 +18,8 @@ from flask_smorest import abort
 from limits import parse_many
 
 from ..permissions import METRICS_READ, TENANTS_MANAGE, group_map
+from ..ratelimits import FILE_NAME as RATE_LIMITS_FILE
+from ..ratelimits import storage_uri
 from ..tenancy import Principal, authenticate
 from .api import Access
 from .database import db_session
@@ -141,7 +143,9 @@ def init_auth(app: Flask) -> None:
             ApplicationLimit(config["RATELIMIT_READ"], scope="read", exempt_when=_is_write),
             ApplicationLimit(config["RATELIMIT_WRITE"], scope="write", exempt_when=_is_read),
         ],
-        storage_uri=config.get("REDIS_URL") or "memory://",
+        # One budget for the whole instance: Redis when set (shared by instances),
+        # else a file in the data folder that all its processes share.
+        storage_uri=config.get("REDIS_URL") or storage_uri(config["DATA_DIR"] / RATE_LIMITS_FILE),
         headers_enabled=True,
         enabled=config["RATELIMIT_ENABLED"],
         key_prefix=RATE_LIMIT_PREFIX,

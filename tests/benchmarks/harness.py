@@ -294,6 +294,19 @@ def median_server_cpu_us(runs: list[LoadResult]) -> float | None:
     return statistics.median(values)
 
 
+def best_rps(runs: list[LoadResult]) -> float:
+    """The fastest run: on a shared machine the one least slowed by others' work."""
+    return max(r.rps for r in runs)
+
+
+def best_server_cpu_us(runs: list[LoadResult]) -> float | None:
+    """The least server CPU per request over the runs (None where it was not measured)."""
+    values = [r.server_cpu_us_per_request for r in runs]
+    if any(v is None for v in values):
+        return None
+    return min(values)  # type: ignore[type-var]
+
+
 def environment_info() -> dict:
     return {
         "python": platform.python_version(),

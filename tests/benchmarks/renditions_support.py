@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -53,8 +53,10 @@ def size_of(n: int) -> tuple[int, int]:
 
 
 # Adds to the harness's script (its done() prints the BENCH_JSON line): a path
-# built per request from BENCH_PATH_TEMPLATE ({w} and {h}), request n of thread
-# t being BENCH_START + t + k * BENCH_STRIDE, so no two requests share a size.
+# built per request from BENCH_PATH_TEMPLATE ({w} and {h}), request k of thread
+# t being n = BENCH_START + t + k * BENCH_STRIDE, so no two requests share a size.
+# done() also prints the highest n any thread built (BENCH_LAST_N), where the
+# next run starts: threads advance unevenly.
 VARYING_WRK_SCRIPT = (
     WRK_SCRIPT
     + r"""
@@ -63,12 +65,12 @@ local start = tonumber(os.getenv("BENCH_START"))
 local stride = tonumber(os.getenv("BENCH_STRIDE"))
 local low = tonumber(os.getenv("BENCH_SIZE_LOW"))
 local span = tonumber(os.getenv("BENCH_SIZE_SPAN"))
-local threads_made = 0
+local threads = {}
 setup = function(thread)
-  thread:set("tid", threads_made)
-  threads_made = threads_made + 1
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
 end
-local k = 0
+k = 0  -- a global, so that done() can read it from each thread
 request = function()
   local n = start + tid + k * stride
   k = k + 1
@@ -78,12 +80,24 @@ request = function()
   path = path:gsub("{h}", tostring(h))
   return wrk.format(nil, path)
 end
+local report = done
+done = function(summary, latency, requests)
+  report(summary, latency, requests)
+  local last = start - 1
+  for _, thread in ipairs(threads) do
+    local made = thread:get("k")
+    if made > 0 then
+      last = math.max(last, start + thread:get("tid") + (made - 1) * stride)
+    end
+  end
+  io.write(string.format("BENCH_LAST_N %d\n", last))
+end
 """
 )
 
 
 def load_varying(
-    base: str,
+    bases: str | Sequence[str],
     template: str,
     *,
     start: int,
@@ -94,69 +108,105 @@ def load_varying(
     tool: str = "wrk",
     timeout_s: float = 30.0,
 ) -> LoadResult:
-    """Load ``base`` + ``template`` ({w}, {h} filled from ``size_of(n)``), n from ``start`` on.
+    """Load each base + ``template`` ({w}, {h} filled from ``size_of(n)``), n from ``start`` on.
 
-    Every request asks for a size no other request of this call asked for;
-    callers move ``start`` past ``next_start()`` between calls. The load runs
-    in another process (wrk, or this module's fallback); the result has the
-    server's CPU time like ``harness.load``.
+    One load process (wrk, or this module's fallback) per base, all at once,
+    ``connections`` shared out among them (and ``threads`` given to each):
+    several single-process servers loaded side by side count as one server
+    whose rate is the sum of theirs. Every request asks for a size no other
+    request of this call asked for (the processes take interleaved request
+    numbers); callers move ``start`` to ``next_start()`` between calls. The
+    result has the servers' CPU time like ``harness.load``, and each
+    process's own result in ``raw["parts"]`` when there are several.
     """
-    headers = dict(headers or {})
-    threads = max(1, min(threads, connections))
-    port = urlsplit(base).port or 80
+    bases = [bases] if isinstance(bases, str) else list(bases)
+    if connections < len(bases):
+        raise ValueError(f"{connections} connections for {len(bases)} servers")
+    shares = [connections // len(bases) + (i < connections % len(bases)) for i in range(len(bases))]
+    header_lines = [f"{name}: {value}" for name, value in (headers or {}).items()]
     with tempfile.TemporaryDirectory(prefix="bench-renditions-") as tmp:
-        if tool == "wrk":
-            script = Path(tmp) / "varying.lua"
-            script.write_text(VARYING_WRK_SCRIPT)
-            cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s"]
-            cmd += ["--timeout", f"{timeout_s:g}s", "-s", str(script)]
-            cmd += [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
-            cmd += [base + "/"]
-            stride = threads
-        else:
-            cmd = [sys.executable, "-m", "tests.benchmarks.renditions_support", "load"]
-            cmd += [base + template]
-            cmd += ["--start", str(start), "--seconds", str(seconds)]
-            cmd += ["--connections", str(connections), "--timeout", str(timeout_s)]
-            cmd += [
-                arg for name, value in headers.items() for arg in ("--header", f"{name}: {value}")
-            ]
-            stride = connections
-        env = {
-            **os.environ,
-            "BENCH_METHOD": "GET",
-            "BENCH_BODY_FILE": "",
-            "BENCH_PATH_TEMPLATE": template,
-            "BENCH_START": str(start),
-            "BENCH_STRIDE": str(stride),
-            "BENCH_SIZE_LOW": str(SIZE_LOW),
-            "BENCH_SIZE_SPAN": str(SIZE_SPAN),
-        }
-        server_before = server_cpu(port)
+        script = Path(tmp) / "varying.lua"
+        script.write_text(VARYING_WRK_SCRIPT)
+        # Process g takes request numbers start + offset_g + t + k * stride: every
+        # thread (wrk) or connection (fallback) of every process a lane of its own.
+        lanes = [max(1, min(threads, c)) if tool == "wrk" else c for c in shares]
+        stride = sum(lanes)
+        plans = []
+        for g, (base, share) in enumerate(zip(bases, shares, strict=True)):
+            part_start = start + sum(lanes[:g])
+            if tool == "wrk":
+                cmd = ["wrk", f"-t{lanes[g]}", f"-c{share}", f"-d{seconds:g}s"]
+                cmd += ["--timeout", f"{timeout_s:g}s", "-s", str(script)]
+                cmd += [arg for line in header_lines for arg in ("-H", line)]
+                cmd += [base + "/"]
+            else:
+                cmd = [sys.executable, "-m", "tests.benchmarks.renditions_support", "load"]
+                cmd += [base + template, "--start", str(part_start), "--stride", str(stride)]
+                cmd += ["--seconds", str(seconds)]
+                cmd += ["--connections", str(share), "--timeout", str(timeout_s)]
+                cmd += [arg for line in header_lines for arg in ("--header", line)]
+            env = {
+                **os.environ,
+                "BENCH_METHOD": "GET",
+                "BENCH_BODY_FILE": "",
+                "BENCH_PATH_TEMPLATE": template,
+                "BENCH_START": str(part_start),
+                "BENCH_STRIDE": str(stride),
+                "BENCH_SIZE_LOW": str(SIZE_LOW),
+                "BENCH_SIZE_SPAN": str(SIZE_SPAN),
+            }
+            plans.append((base, share, part_start, cmd, env))
+        ports = [urlsplit(base).port or 80 for base in bases]
+        server_before = [server_cpu(port) for port in ports]
         cpu_before = _children_cpu()
-        proc = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=REPO_ROOT,
-            timeout=seconds + timeout_s + 60,
-            check=False,
-        )
+        procs = [
+            subprocess.Popen(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+                cwd=REPO_ROOT,
+            )
+            for _base, _share, _start, cmd, env in plans
+        ]
+        outputs = []
+        for proc in procs:
+            try:
+                outputs.append(proc.communicate(timeout=seconds + timeout_s + 60))
+            except subprocess.TimeoutExpired:
+                for other in procs:
+                    other.kill()
+                    other.communicate()
+                raise
         client_cpu = _children_cpu() - cpu_before
-        server_after = server_cpu(port)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    used = None
-    if server_before is not None and server_after is not None:
-        used = server_after - server_before
+        server_after = [server_cpu(port) for port in ports]
+    parts = []
+    for (base, share, part_start, cmd, _env), proc, (stdout, stderr), before, after in zip(
+        plans, procs, outputs, server_before, server_after, strict=True
+    ):
+        if proc.returncode != 0:
+            raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}):\n{stdout}\n{stderr}")
+        used = after - before if before is not None and after is not None else None
+        parts.append(_varying_result(tool, base + template, share, part_start, stdout, used))
+    if len(parts) == 1:
+        parts[0].client_cpu_s = client_cpu
+        return parts[0]
+    return _summed(parts, " + ".join(part.url for part in parts), client_cpu, start)
+
+
+def _varying_result(
+    tool: str, url: str, connections: int, start: int, stdout: str, server_cpu_s: float | None
+) -> LoadResult:
     if tool == "wrk":
-        line = next(x for x in proc.stdout.splitlines() if x.startswith("BENCH_JSON "))
+        lines = stdout.splitlines()
+        line = next(x for x in lines if x.startswith("BENCH_JSON "))
         raw = json.loads(line.removeprefix("BENCH_JSON "))
+        last = next(x for x in lines if x.startswith("BENCH_LAST_N "))
         duration = raw["duration_us"] / 1e6
         return LoadResult(
             tool="wrk",
-            url=base + template,
+            url=url,
             seconds=duration,
             connections=connections,
             requests=raw["requests"],
@@ -165,14 +215,18 @@ def load_varying(
             bad_status=raw["status"],
             latency_p50_ms=raw["p50_us"] / 1000,
             latency_p99_ms=raw["p99_us"] / 1000,
-            client_cpu_s=client_cpu,
-            server_cpu_s=used,
-            raw={**raw, "start": start, "stdout": proc.stdout},
+            server_cpu_s=server_cpu_s,
+            raw={
+                **raw,
+                "start": start,
+                "last_n": int(last.split()[1]),
+                "stdout": stdout,
+            },
         )
-    raw = json.loads(proc.stdout.strip().splitlines()[-1])
+    raw = json.loads(stdout.strip().splitlines()[-1])
     return LoadResult(
         tool="python",
-        url=base + template,
+        url=url,
         seconds=raw["seconds"],
         connections=connections,
         requests=raw["requests"],
@@ -181,15 +235,56 @@ def load_varying(
         bad_status=raw["bad_status"],
         latency_p50_ms=raw["latency_p50_ms"],
         latency_p99_ms=raw["latency_p99_ms"],
-        client_cpu_s=client_cpu,
-        server_cpu_s=used,
+        server_cpu_s=server_cpu_s,
         raw={**raw, "start": start},
     )
 
 
+def _summed(parts: list[LoadResult], url: str, client_cpu: float, start: int) -> LoadResult:
+    """Runs made side by side on several servers as one: rates, requests and CPU added up.
+
+    Latency percentiles cannot be added: the slowest part's are kept.
+    """
+    cpu = [part.server_cpu_s for part in parts]
+
+    def worst(values: list[float | None]) -> float | None:
+        return None if any(v is None for v in values) else max(values)  # type: ignore[type-var]
+
+    return LoadResult(
+        tool=parts[0].tool,
+        url=url,
+        seconds=max(part.seconds for part in parts),
+        connections=sum(part.connections for part in parts),
+        requests=sum(part.requests for part in parts),
+        rps=sum(part.rps for part in parts),
+        errors=sum(part.errors for part in parts),
+        bad_status=sum(part.bad_status for part in parts),
+        latency_p50_ms=worst([part.latency_p50_ms for part in parts]),
+        latency_p99_ms=worst([part.latency_p99_ms for part in parts]),
+        client_cpu_s=client_cpu,
+        server_cpu_s=None if any(c is None for c in cpu) else sum(cpu),  # type: ignore[arg-type]
+        raw={
+            "start": start,
+            "last_n": max(part.raw["last_n"] for part in parts),
+            "parts": [
+                {
+                    "url": part.url,
+                    "connections": part.connections,
+                    "requests": part.requests,
+                    "rps": part.rps,
+                    "server_cpu_s": part.server_cpu_s,
+                    "latency_p50_ms": part.latency_p50_ms,
+                    "latency_p99_ms": part.latency_p99_ms,
+                }
+                for part in parts
+            ],
+        },
+    )
+
+
 def next_start(run: LoadResult) -> int:
-    """A request number past every one ``run`` may have sent (threads advance unevenly)."""
-    return run.raw["start"] + 2 * (run.requests + run.errors + run.connections) + 100
+    """The first request number past every one ``run`` sent (cut-off requests included)."""
+    return run.raw["last_n"] + 1
 
 
 def wait_idle(base: str, *, quiet_cpu_s: float = 0.02, interval_s: float = 0.25) -> float:
@@ -240,7 +335,8 @@ def _varying_worker(url: str, tid: int, stride: int, start: int, stop_at: float,
             latencies.append(time.perf_counter() - began)
             bad += not 200 <= response.status < 400
     conn.close()
-    out.append((done, errors, bad, latencies))
+    last_n = start + tid + (k - 1) * stride if k else start - 1
+    out.append((done, errors, bad, latencies, last_n))
 
 
 def _load_main(opts: argparse.Namespace) -> None:
@@ -252,7 +348,7 @@ def _load_main(opts: argparse.Namespace) -> None:
     workers = [
         threading.Thread(
             target=_varying_worker,
-            args=(opts.url, t, opts.connections, opts.start, stop_at, opts, out),
+            args=(opts.url, t, opts.stride or opts.connections, opts.start, stop_at, opts, out),
         )
         for t in range(opts.connections)
     ]
@@ -280,6 +376,7 @@ def _load_main(opts: argparse.Namespace) -> None:
                 "bad_status": sum(part[2] for part in out),
                 "latency_p50_ms": pct(0.5),
                 "latency_p99_ms": pct(0.99),
+                "last_n": max((part[4] for part in out), default=opts.start - 1),
             }
         )
     )
@@ -382,17 +479,41 @@ def thumbor_config(root: Path, quality: int) -> str:
 
 
 @contextlib.contextmanager
+def thumbor_servers(
+    exe: Path, root: Path, *, instances: int, quality: int, workdir: Path
+) -> Iterator[list[str]]:
+    """Run ``instances`` single-process thumbors, each on a port of its own; yield their URLs.
+
+    Not one thumbor with ``--processes N``: its processes share one listening
+    socket, and under wrk's few keep-alive connections tornado's accept loop
+    often lets one process take every connection while the others idle, which
+    divides the rate by N in such runs. Loaded one load process per instance
+    (``load_varying`` with every URL), N instances work like N well-balanced
+    processes, as gunicorn's sync workers do (one connection at a time each).
+    """
+    with contextlib.ExitStack() as stack:
+        yield [
+            stack.enter_context(
+                thumbor_server(
+                    exe, root, processes=1, quality=quality, workdir=workdir, name=f"thumbor-{i}"
+                )
+            )
+            for i in range(instances)
+        ]
+
+
+@contextlib.contextmanager
 def thumbor_server(
-    exe: Path, root: Path, *, processes: int, quality: int, workdir: Path
+    exe: Path, root: Path, *, processes: int, quality: int, workdir: Path, name: str = "thumbor"
 ) -> Iterator[str]:
     """Run thumbor on a free loopback port with ``--processes``; yield its base URL."""
     import requests
     from live_server import free_port
 
     port = free_port()
-    conf = workdir / "thumbor.conf"
+    conf = workdir / f"{name}.conf"
     conf.write_text(thumbor_config(root, quality))
-    log_path = workdir / "thumbor.log"
+    log_path = workdir / f"{name}.log"
     cmd = [str(exe), "-i", "127.0.0.1", "-p", str(port), "-c", str(conf)]
     cmd += ["-l", "error", "--processes", str(processes)]
     with log_path.open("wb") as log:
@@ -579,6 +700,7 @@ def main(argv: list[str] | None = None) -> None:
     load = commands.add_parser("load", help="load with a new rendition size per request")
     load.add_argument("url", help="with {w} and {h}")
     load.add_argument("--start", type=int, default=0)
+    load.add_argument("--stride", type=int, default=0, help="default: --connections")
     load.add_argument("--seconds", type=float, default=5.0)
     load.add_argument("--connections", type=int, default=4)
     load.add_argument("--timeout", type=float, default=30.0)

@@ -3,6 +3,7 @@ from flask.views import MethodView
 
 from image_repo import images
 from image_repo.images import ImageFilter
+from image_repo.imaging.limits import DecodeLimits
 from image_repo.ingest import ImageFields, ingest
 from image_repo.permissions import IMAGES_DELETE, IMAGES_READ, IMAGES_WRITE
 from image_repo.storage import blob_key
@@ -174,6 +175,7 @@ class Images(MethodView):
             max_bytes=config["MAX_UPLOAD_BYTES"],
             max_pixels=config["MAX_PIXELS"],
             make_preview=config["RENDITION_PREVIEWS"],
+            limits=DecodeLimits.from_config(config),
         )
         if result.created:
             observed = metrics()

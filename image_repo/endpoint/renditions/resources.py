@@ -5,6 +5,7 @@ from flask_smorest import abort
 from image_repo import images, renditions
 from image_repo.endpoint.images.models import ImageModel
 from image_repo.endpoint.images.resources import BYTES_MISSING, NO_IMAGE, STORE_DOWN
+from image_repo.imaging.limits import DecodeLimits
 from image_repo.imaging.render import RenderError, RenderParams, validate
 from image_repo.permissions import IMAGES_READ
 from image_repo.similar import similar_images
@@ -66,6 +67,7 @@ def _send(image_id: str, params: RenderParams):
             max_pixels=current_app.config["MAX_PIXELS"],
             ref=ref,
             full_size=full_size,
+            limits=DecodeLimits.from_config(current_app.config),
         )
     except BlobNotFound:
         abort(404, message="The image's bytes are missing; an operator should run fsck.")
