@@ -37,7 +37,7 @@ def binary_responses(media_types: Iterable[str], what: str, headers: dict) -> di
             "description": "The byte range asked for in `Range` (`Content-Range` says which).",
             "content": content,
         },
-        "304": {"description": "Not modified: the copy you hold (`If-None-Match`) is current."},
+        "304": {"description": "Not modified: the copy you hold is current."},
         "307": {
             "description": "With presigned S3 redirects configured: the bytes are at "
             "`Location`, for a few minutes.",
