@@ -2,22 +2,35 @@
 
 ``Blueprint.operation`` is the one way to expose an operation: it gives the
 operation its stable ``operationId``, declares who may call it (a permission,
-or public), and documents the error responses that follow from both. The
-access declaration is read back by ``web.access`` on every request, so what
-the spec says is what is enforced; a route that declares nothing is refused.
+or public), and documents the error responses that follow from both, each
+with an example of what the service says then. The access declaration is
+read back by ``web.access`` on every request, so what the spec says is what
+is enforced; a route that declares nothing is refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 
 import flask_smorest
+from limits import parse
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
+from werkzeug.exceptions import InternalServerError, default_exceptions
 
-from .errors import ErrorSchema, error_payload
+from ..config import SETTINGS_BY_KEY
+from .errors import (
+    BAD_KEY_MESSAGE,
+    FORBIDDEN_MESSAGE,
+    NO_KEY_MESSAGE,
+    VALIDATION_MESSAGE,
+    ErrorExample,
+    ErrorSchema,
+    error_content,
+    error_payload,
+)
 
 PUBLIC = "public"
 SECURITY_SCHEMES = {
@@ -63,8 +76,17 @@ def mark_public(func: Callable, operation_id: str | None = None) -> Callable:
     return func
 
 
+UNEXPECTED_ERROR = {
+    "description": "Any other error, in the same envelope: 500 is a bug (its details are "
+    "in the service's log, never in the answer).",
+    "content": error_content(500, [ErrorExample(InternalServerError.description)]),
+}
+
+
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ErrorSchema
+    # The `default` response of every operation, with an example of its own.
+    DEFAULT_ERROR_RESPONSE_NAME = "UNEXPECTED_ERROR"
 
     def handle_http_exception(self, error):
         return error_payload(error)
@@ -76,6 +98,7 @@ class Api(flask_smorest.Api):
         super()._init_spec(*args, **kwargs)
         for name, scheme in SECURITY_SCHEMES.items():
             self.spec.components.security_scheme(name, scheme)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, UNEXPECTED_ERROR)
 
 
 class ArgumentsParser(FlaskParser):
@@ -104,18 +127,21 @@ class Blueprint(flask_smorest.Blueprint):
         operation_id: str,
         *,
         permission: str,
-        errors: Iterable[int] = (),
+        errors: Mapping[int, ErrorExamples] | Iterable[int] = (),
         public_when: str | None = None,
     ) -> Callable[[Callable], Callable]:
         """Declare an operation's id, its access and its error responses.
 
         ``permission`` is a permission name from the group map, or ``PUBLIC``.
         ``public_when`` names a setting that, when true, makes it public.
-        ``errors`` lists the other error statuses the operation can answer
-        (422 for bad parameters is added by flask-smorest itself).
+        ``errors`` maps the other error statuses the operation can answer to
+        what it says then: a message, an ``ErrorExample``, or several when a
+        status has more than one cause. A bare status shows werkzeug's wording.
+        401, 403 and 429 follow from the access; 422 for bad arguments is
+        documented by ``arguments`` (give its example here).
         """
         access = Access(permission, operation_id, public_when)
-        codes = set(errors)
+        declared = dict(errors) if isinstance(errors, Mapping) else dict.fromkeys(errors)
         manual_doc: dict = {"operationId": operation_id}
         if access.public:
             manual_doc["security"] = []
@@ -123,17 +149,101 @@ class Blueprint(flask_smorest.Blueprint):
             # With public_when the key is optional: {} means "no key".
             manual_doc["security"] = ([{}] if public_when else []) + SECURITY_REQUIREMENT
             manual_doc["x-permission"] = permission
-            codes |= {401, 403, 429}
 
         def decorator(func: Callable) -> Callable:
-            for code in sorted(codes, reverse=True):
-                func = self.alt_response(code, response=_response_name(code))(func)
-            func = self.doc(**manual_doc)(func)
+            responses = {} if access.public else _access_responses(permission, func.__name__)
+            # The statuses `arguments` documents (422), shown with webargs' wording.
+            for code in getattr(func, "_apidoc", {}).get("arguments", {}).get("responses", {}):
+                responses[code] = _error_response(code, [ErrorExample(VALIDATION_MESSAGE)])
+            for code, given in declared.items():
+                responses[code] = _error_response(code, _examples(code, given))
+            doc = {**manual_doc, "responses": dict(sorted(responses.items()))}
+            func = self.doc(**doc)(func)
             setattr(func, ACCESS_ATTR, access)
             return func
 
         return decorator
 
 
-def _response_name(code: int) -> str:
-    return HTTPStatus(code).name
+ErrorExamples = str | ErrorExample | Sequence[ErrorExample] | None
+
+# What an error status means, whatever the operation.
+ERROR_DESCRIPTIONS = {
+    401: "No API key, or one that is unknown, revoked or expired.",
+    404: "Not found among the tenant's own.",
+    409: "In conflict with what is stored.",
+    412: "`If-Match` does not match: it changed since you read it.",
+    413: "Too large.",
+    415: "Not an image in an accepted format.",
+    416: "The range lies outside the file.",
+    422: "Invalid parameters or body: `errors` says which, per input location and field.",
+    503: "A backend (database or storage) is not available; try again later.",
+}
+RATE_LIMIT_HEADERS = {
+    "Retry-After": {
+        "schema": {"type": "integer"},
+        "description": "Seconds until the budget refills.",
+    },
+    "X-RateLimit-Limit": {"schema": {"type": "integer"}},
+    "X-RateLimit-Remaining": {"schema": {"type": "integer"}},
+    "X-RateLimit-Reset": {"schema": {"type": "integer"}, "description": "Unix time of the refill."},
+}
+CHALLENGE_HEADER = {
+    "WWW-Authenticate": {"schema": {"type": "string"}, "description": '`Bearer realm="image-repo"`'}
+}
+READ_VIEWS = frozenset({"get", "head"})
+
+
+def _access_responses(permission: str, view_name: str) -> dict[int, dict]:
+    """401, 403 and 429 of an operation that needs ``permission``."""
+    budget = SETTINGS_BY_KEY["RATELIMIT_READ" if view_name in READ_VIEWS else "RATELIMIT_WRITE"]
+    kind = "read" if view_name in READ_VIEWS else "write"
+    return {
+        401: _error_response(
+            401,
+            [
+                ErrorExample(NO_KEY_MESSAGE, summary="No key"),
+                ErrorExample(BAD_KEY_MESSAGE, summary="Unknown, revoked or expired key"),
+            ],
+            headers=CHALLENGE_HEADER,
+        ),
+        403: _error_response(
+            403,
+            [ErrorExample(FORBIDDEN_MESSAGE.format(permission=permission))],
+            description=f"The key's group lacks the permission `{permission}`.",
+        ),
+        429: _error_response(
+            429,
+            # flask-limiter says which limit was reached; this is the default one.
+            [ErrorExample(str(parse(budget.default)))],
+            description=f"The key's {kind} budget (`{budget.env_name}`, by default "
+            f"{budget.default}) is spent: retry after `Retry-After` seconds.",
+            headers=RATE_LIMIT_HEADERS,
+        ),
+    }
+
+
+def _examples(code: int, given: ErrorExamples) -> list[ErrorExample]:
+    if given is None:
+        return [ErrorExample(default_exceptions[code].description)]
+    if isinstance(given, str):
+        return [ErrorExample(given)]
+    if isinstance(given, ErrorExample):
+        return [given]
+    return list(given)
+
+
+def _error_response(
+    code: int,
+    examples: Sequence[ErrorExample],
+    *,
+    description: str | None = None,
+    headers: dict | None = None,
+) -> dict:
+    response = {
+        "description": description or ERROR_DESCRIPTIONS.get(code) or HTTPStatus(code).phrase,
+        "content": error_content(code, examples),
+    }
+    if headers:
+        response["headers"] = headers
+    return response

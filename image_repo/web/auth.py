@@ -23,6 +23,7 @@ from ..ratelimits import storage_uri
 from ..tenancy import Principal, authenticate
 from .api import Access
 from .database import db_session
+from .errors import BAD_KEY_MESSAGE, FORBIDDEN_MESSAGE, NO_KEY_MESSAGE
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="image-repo", charset="UTF-8"'}
 OPERATOR = Principal(
@@ -60,20 +61,17 @@ def is_operator_key(config, api_key: str) -> bool:
 def authorize(access: Access) -> None:
     api_key = presented_key()
     if api_key is None:
-        _unauthorized("This operation needs an API key: send X-API-Key or Authorization: Bearer.")
+        _unauthorized(NO_KEY_MESSAGE)
     if is_operator_key(current_app.config, api_key):
         principal = OPERATOR
     else:
         groups = current_app.extensions["image_repo"]["group_permissions"]
         principal = authenticate(db_session(), api_key, groups)
     if principal is None:
-        _unauthorized("The API key is unknown, revoked or expired.")
+        _unauthorized(BAD_KEY_MESSAGE)
     g.principal = principal
     if access.permission not in principal.permissions:
-        abort(
-            403,
-            message=f"This key's group may not do this (needs permission {access.permission!r}).",
-        )
+        abort(403, message=FORBIDDEN_MESSAGE.format(permission=access.permission))
 
 
 def current_principal() -> Principal:

@@ -3,12 +3,16 @@
 ``{"code": 404, "status": "Not Found", "message": "...", "errors": {...}}``:
 flask-smorest already shapes HTTP errors this way; this module makes sure a
 message is always present and that unexpected exceptions become a 500 in the
-same envelope, logged here and never shown to the client.
+same envelope, logged here and never shown to the client. ``ErrorExample``
+is how the spec shows an error an operation answers (see ``web.api``).
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 
 import marshmallow as ma
@@ -19,23 +23,71 @@ from .. import errors as domain
 
 log = logging.getLogger(__name__)
 
+# Said by the service, and shown as examples by the spec: one wording for both.
+VALIDATION_MESSAGE = "The request was well-formed but had invalid values."
+NO_KEY_MESSAGE = "This operation needs an API key: send X-API-Key or Authorization: Bearer."
+BAD_KEY_MESSAGE = "The API key is unknown, revoked or expired."
+FORBIDDEN_MESSAGE = "This key's group may not do this (needs permission {permission!r})."
+
 
 class ErrorSchema(ma.Schema):
-    """The error envelope, as documented in the spec."""
+    """The error envelope, as documented in the spec.
 
-    code = ma.fields.Integer(
-        required=True, metadata={"description": "HTTP status code", "example": 404}
-    )
-    status = ma.fields.String(
-        required=True, metadata={"description": "HTTP status name", "example": "Not Found"}
-    )
+    No field examples: each error response carries an example of its own.
+    """
+
+    code = ma.fields.Integer(required=True, metadata={"description": "HTTP status code"})
+    status = ma.fields.String(required=True, metadata={"description": "HTTP status name"})
     message = ma.fields.String(
-        required=True,
-        metadata={"description": "What went wrong, for a person", "example": "No such image."},
+        required=True, metadata={"description": "What went wrong, for a person"}
     )
     errors = ma.fields.Dict(
         metadata={"description": "Details per input location and field, for validation errors"}
     )
+
+
+@dataclass(frozen=True)
+class ErrorExample:
+    """An error answer as the spec shows it: the message, and details, the service gives.
+
+    ``summary`` names the example among several for one status.
+    """
+
+    message: str
+    errors: dict | None = None
+    summary: str | None = None
+
+    def envelope(self, code: int) -> dict:
+        payload: dict = {"code": code, "status": HTTPStatus(code).phrase, "message": self.message}
+        if self.errors is not None:
+            payload["errors"] = self.errors
+        return payload
+
+
+def invalid(location: str, field: str, *messages: str, summary: str | None = None) -> ErrorExample:
+    """A 422 as webargs words it: ``messages`` about ``field`` of input ``location``."""
+    return ErrorExample(VALIDATION_MESSAGE, {location: {field: list(messages)}}, summary)
+
+
+def error_content(code: int, examples: Sequence[ErrorExample]) -> dict:
+    """The ``content`` of an error response showing ``examples`` (one, or several by name)."""
+    media: dict = {"schema": ErrorSchema}
+    if len(examples) == 1:
+        media["example"] = examples[0].envelope(code)
+    else:
+        media["examples"] = {
+            _example_name(example, index): {
+                "summary": example.summary or example.message,
+                "value": example.envelope(code),
+            }
+            for index, example in enumerate(examples)
+        }
+    return {"application/json": media}
+
+
+def _example_name(example: ErrorExample, index: int) -> str:
+    words = re.findall(r"[a-z0-9]+", (example.summary or "").lower())
+    return "-".join(words) or f"example-{index + 1}"
 
 
 def error_payload(error: HTTPException) -> tuple[dict, int, dict]:
@@ -51,7 +103,7 @@ def error_payload(error: HTTPException) -> tuple[dict, int, dict]:
     elif "messages" in data:  # webargs validation errors
         payload["errors"] = data["messages"]
         if "message" not in data:
-            payload["message"] = "The request was well-formed but had invalid values."
+            payload["message"] = VALIDATION_MESSAGE
     headers.update(data.get("headers") or {})
     # Headers the exception itself carries (Allow on 405, WWW-Authenticate on 401, ...).
     for name, value in error.get_headers():

@@ -2,25 +2,74 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import marshmallow as ma
 from flask import request
 from werkzeug.http import quote_etag
 
-BINARY = {"schema": {"type": "string", "format": "binary"}}
+from ..imaging.formats import ACCEPTED_FORMATS, OUTPUT_FORMATS
 
-BINARY_IMAGE_RESPONSES = {
-    "200": {
-        "description": "The image bytes.",
-        "content": {"image/*": BINARY},
-        "headers": {
-            "ETag": {"schema": {"type": "string"}, "description": "Strong validator."},
-            "Last-Modified": {"schema": {"type": "string"}},
-            "Content-Disposition": {"schema": {"type": "string"}},
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+# Any of the image types, for clients that read a body as plain bytes: code
+# generators (openapi-python-client among them) know no image/* media type
+# and return bytes only for this one. The body itself is always served with
+# its image type in Content-Type.
+ANY_BYTES = "application/octet-stream"
+
+ORIGINAL_MEDIA_TYPES = tuple(dict.fromkeys(f.mime_type for f in ACCEPTED_FORMATS.values()))
+RENDITION_MEDIA_TYPES = tuple(dict.fromkeys(f.mime_type for f in OUTPUT_FORMATS.values()))
+
+
+def binary_responses(media_types: Iterable[str], what: str, headers: dict) -> dict:
+    """The responses of an operation that answers image bytes of ``media_types``."""
+    media_types = tuple(media_types)
+    content = {media_type: BINARY for media_type in (*media_types, ANY_BYTES)}
+    listed = ", ".join(f"`{media_type}`" for media_type in media_types)
+    return {
+        "200": {
+            "description": f"{what} `Content-Type` says which image type it is: {listed}. "
+            f"`{ANY_BYTES}` stands for any of them, for clients that take the body as bytes.",
+            "content": content,
+            "headers": headers,
+        },
+        "206": {
+            "description": "The byte range asked for in `Range` (`Content-Range` says which).",
+            "content": content,
+        },
+        "304": {"description": "Not modified: the copy you hold is current."},
+        "307": {
+            "description": "With presigned S3 redirects configured: the bytes are at "
+            "`Location`, for a few minutes.",
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        },
+    }
+
+
+ORIGINAL_RESPONSES = binary_responses(
+    ORIGINAL_MEDIA_TYPES,
+    "The file exactly as uploaded.",
+    {
+        "ETag": {"schema": {"type": "string"}, "description": "Strong validator."},
+        "Last-Modified": {"schema": {"type": "string"}},
+        "Content-Disposition": {
+            "schema": {"type": "string"},
+            "description": "The uploaded file name; `attachment` with `download=true`.",
         },
     },
-    "206": {"description": "The requested byte range.", "content": {"image/*": BINARY}},
-    "304": {"description": "Not modified since the copy you hold."},
-}
+)
+
+RENDITION_RESPONSES = binary_responses(
+    RENDITION_MEDIA_TYPES,
+    "The rendition, in `format` (else the service's default format).",
+    {
+        "ETag": {"schema": {"type": "string"}, "description": "Strong validator."},
+        "X-Rendition-Cache": {
+            "schema": {"type": "string", "enum": ["hit", "miss"]},
+            "description": "`miss` when this request made the rendition.",
+        },
+    },
+)
 
 
 class IfMatchHeader(ma.Schema):

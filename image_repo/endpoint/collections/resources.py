@@ -1,15 +1,19 @@
 from flask.views import MethodView
 
 from image_repo import collections, images
-from image_repo.endpoint.images.resources import page_of_images
-from image_repo.endpoint.images.schemas import ImageListQuerySchema, ImagePageSchema
+from image_repo.endpoint.images.resources import BAD_CURSOR, NO_IMAGE, page_of_images
+from image_repo.endpoint.images.schemas import IMAGE_ID, ImageListQuerySchema, ImagePageSchema
 from image_repo.permissions import IMAGES_DELETE, IMAGES_READ, IMAGES_WRITE
 from image_repo.web.auth import current_principal
 from image_repo.web.database import db_session
+from image_repo.web.errors import ErrorExample, invalid
 from image_repo.web.paging import decode_cursor, encode_cursor
 
 from .blueprint import collections_bp
 from .schemas import (
+    COLLECTION_CREATE_EXAMPLE,
+    COLLECTION_ID,
+    COLLECTION_UPDATE_EXAMPLE,
     CollectionCreateSchema,
     CollectionListQuerySchema,
     CollectionPageSchema,
@@ -19,6 +23,11 @@ from .schemas import (
 )
 
 CURSOR_CONTEXT = "collections"
+
+# What the operations below answer on errors, as the spec shows it.
+NO_COLLECTION = f"No collection {COLLECTION_ID!r}."
+NAME_TAKEN = "A collection named 'Holidays 2024' exists already."
+BAD_NAME = invalid("json", "name", "Length must be between 1 and 200.")
 
 
 def _tenant_id() -> str:
@@ -40,7 +49,7 @@ def _collection(collection_id: str):
 
 @collections_bp.route("")
 class Collections(MethodView):
-    @collections_bp.operation("listCollections", permission=IMAGES_READ)
+    @collections_bp.operation("listCollections", permission=IMAGES_READ, errors={422: BAD_CURSOR})
     @collections_bp.arguments(CollectionListQuerySchema(), location="query")
     @collections_bp.response(200, CollectionPageSchema)
     def get(self, args):
@@ -59,8 +68,10 @@ class Collections(MethodView):
             "next_cursor": encode_cursor(after, CURSOR_CONTEXT),
         }
 
-    @collections_bp.operation("createCollection", permission=IMAGES_WRITE, errors=(409,))
-    @collections_bp.arguments(CollectionCreateSchema)
+    @collections_bp.operation(
+        "createCollection", permission=IMAGES_WRITE, errors={409: NAME_TAKEN, 422: BAD_NAME}
+    )
+    @collections_bp.arguments(CollectionCreateSchema, example=COLLECTION_CREATE_EXAMPLE)
     @collections_bp.response(201, CollectionSchema)
     def post(self, args):
         """Create a collection"""
@@ -69,21 +80,29 @@ class Collections(MethodView):
 
 @collections_bp.route("/<collection_id:collection_id>")
 class CollectionById(MethodView):
-    @collections_bp.operation("getCollection", permission=IMAGES_READ, errors=(404,))
+    @collections_bp.operation("getCollection", permission=IMAGES_READ, errors={404: NO_COLLECTION})
     @collections_bp.response(200, CollectionSchema)
     def get(self, collection_id):
         """Show a collection"""
         return _view(_collection(collection_id))
 
-    @collections_bp.operation("updateCollection", permission=IMAGES_WRITE, errors=(404, 409))
-    @collections_bp.arguments(CollectionUpdateSchema(), required=False)
+    @collections_bp.operation(
+        "updateCollection",
+        permission=IMAGES_WRITE,
+        errors={404: NO_COLLECTION, 409: NAME_TAKEN, 422: BAD_NAME},
+    )
+    @collections_bp.arguments(
+        CollectionUpdateSchema(), required=False, example=COLLECTION_UPDATE_EXAMPLE
+    )
     @collections_bp.response(200, CollectionSchema)
     def patch(self, changes, collection_id):
         """Rename a collection or change its description"""
         collection = _collection(collection_id)
         return _view(collections.update_collection(db_session(), collection, changes))
 
-    @collections_bp.operation("deleteCollection", permission=IMAGES_DELETE, errors=(404,))
+    @collections_bp.operation(
+        "deleteCollection", permission=IMAGES_DELETE, errors={404: NO_COLLECTION}
+    )
     @collections_bp.response(204)
     def delete(self, collection_id):
         """Delete a collection (its images stay)"""
@@ -92,7 +111,18 @@ class CollectionById(MethodView):
 
 @collections_bp.route("/<collection_id:collection_id>/images")
 class CollectionImages(MethodView):
-    @collections_bp.operation("listCollectionImages", permission=IMAGES_READ, errors=(404,))
+    @collections_bp.operation(
+        "listCollectionImages",
+        permission=IMAGES_READ,
+        errors={
+            404: NO_COLLECTION,
+            422: invalid(
+                "query",
+                "sort",
+                "Must be one of: uploaded_at, -uploaded_at, taken_at, -taken_at.",
+            ),
+        },
+    )
     @collections_bp.arguments(ImageListQuerySchema(), location="query")
     @collections_bp.response(200, ImagePageSchema)
     def get(self, args, collection_id):
@@ -106,7 +136,16 @@ class CollectionImages(MethodView):
 
 @collections_bp.route("/<collection_id:collection_id>/images/<image_id:image_id>")
 class CollectionImage(MethodView):
-    @collections_bp.operation("addImageToCollection", permission=IMAGES_WRITE, errors=(404,))
+    @collections_bp.operation(
+        "addImageToCollection",
+        permission=IMAGES_WRITE,
+        errors={
+            404: [
+                ErrorExample(NO_COLLECTION, summary="No such collection"),
+                ErrorExample(NO_IMAGE, summary="No such image"),
+            ]
+        },
+    )
     @collections_bp.response(200, MembershipSchema)
     def put(self, collection_id, image_id):
         """Add an image to a collection (idempotent)"""
@@ -115,7 +154,19 @@ class CollectionImage(MethodView):
         added = collections.add_image(db_session(), collection, image)
         return {"collection_id": collection.id, "image_id": image.id, "added": added}
 
-    @collections_bp.operation("removeImageFromCollection", permission=IMAGES_WRITE, errors=(404,))
+    @collections_bp.operation(
+        "removeImageFromCollection",
+        permission=IMAGES_WRITE,
+        errors={
+            404: [
+                ErrorExample(NO_COLLECTION, summary="No such collection"),
+                ErrorExample(
+                    f"Image {IMAGE_ID['example']!r} is not in this collection.",
+                    summary="Image not in the collection",
+                ),
+            ]
+        },
+    )
     @collections_bp.response(204)
     def delete(self, collection_id, image_id):
         """Remove an image from a collection (the image stays)"""

@@ -10,6 +10,11 @@ NAME = ma.fields.String(
 )
 
 
+COLLECTION_ID = "col_a2b3c4d5e6f7g2h3j4k5"
+COLLECTION_CREATE_EXAMPLE = {"name": "Holidays 2024"}
+COLLECTION_UPDATE_EXAMPLE = {"name": "Summer 2024"}
+
+
 class CollectionCreateSchema(ma.Schema):
     name = NAME
     description = ma.fields.String(allow_none=True, validate=validate.Length(max=5000))
@@ -21,7 +26,7 @@ class CollectionUpdateSchema(ma.Schema):
 
 
 class CollectionSchema(ma.Schema):
-    id = ma.fields.String(required=True, metadata={"example": "col_a1b2c3d4e5f6g7h8j9k0"})
+    id = ma.fields.String(required=True, metadata={"example": COLLECTION_ID})
     name = ma.fields.String(required=True)
     description = ma.fields.String(allow_none=True, required=True)
     created_at = ma.fields.AwareDateTime(required=True)

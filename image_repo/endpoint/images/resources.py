@@ -10,11 +10,12 @@ from image_repo.storage import blob_key
 from image_repo.web.auth import current_principal
 from image_repo.web.blobs import send_blob
 from image_repo.web.database import db_session
+from image_repo.web.errors import ErrorExample, invalid
 from image_repo.web.observability import metrics
 from image_repo.web.paging import decode_cursor, encode_cursor
 from image_repo.web.responses import (
-    BINARY_IMAGE_RESPONSES,
     ETAG_HEADER,
+    ORIGINAL_RESPONSES,
     FileRequestHeaders,
     IfMatchHeader,
     if_match_tags,
@@ -25,6 +26,8 @@ from image_repo.web.storage import blob_store
 from .blueprint import images_bp
 from .models import ImageModel, ImagePageModel
 from .schemas import (
+    IMAGE_ID,
+    IMAGE_UPDATE_EXAMPLE,
     FileQuerySchema,
     ImageListQuerySchema,
     ImagePageSchema,
@@ -35,7 +38,62 @@ from .schemas import (
     TimelineSchema,
 )
 
-UPLOAD_ERRORS = (409, 413, 415, 503)
+# What the operations below answer on errors, as the spec shows it.
+NO_IMAGE = f"No image {IMAGE_ID['example']!r}."
+BAD_CURSOR = ErrorExample("The cursor is not valid.", {"query": {"cursor": ["invalid"]}})
+BYTES_MISSING = ErrorExample(
+    "The image's bytes are missing; an operator should run fsck.", summary="Bytes missing"
+)
+STORE_DOWN = "The image store is not available."
+UPLOAD_ERRORS = {
+    409: [
+        ErrorExample(
+            "The tenant's quota of 10000 images is used up.",
+            {"quota": ["max_images"]},
+            summary="Image quota used up",
+        ),
+        ErrorExample(
+            "This upload would pass the tenant's quota of 1000000000 bytes (999000000 used).",
+            {"quota": ["max_bytes"]},
+            summary="Byte quota used up",
+        ),
+    ],
+    413: [
+        ErrorExample(
+            "The image is 20000 x 15000 pixels (300.0 megapixels), more than the limit of "
+            "100.0 megapixels.",
+            {"image": ["too_many_pixels"]},
+            summary="Too many pixels",
+        ),
+        ErrorExample(
+            "The file is 104857700 bytes; the limit is 104857600.",
+            {"image": ["too large"]},
+            summary="File over the upload limit",
+        ),
+        ErrorExample(
+            "The data value transmitted exceeds the capacity limit.",
+            summary="Request body far over the upload limit",
+        ),
+    ],
+    415: [
+        ErrorExample(
+            "The file is a PDF document, which is not an accepted image format (accepted: "
+            "JPEG, PNG, GIF, WebP, AVIF, HEIC/HEIF, TIFF, BMP).",
+            {"image": ["unsupported_format"]},
+            summary="Another kind of file",
+        ),
+        ErrorExample("The file is empty.", {"image": ["not_an_image"]}, summary="Empty file"),
+    ],
+    422: [
+        ErrorExample(
+            "The JPEG image is incomplete: the file ends before its image data.",
+            {"image": ["corrupt"]},
+            summary="Damaged image",
+        ),
+        invalid("multipart", "image", "Missing data for required field.", summary="No file"),
+    ],
+    503: "The image store is not available; nothing was saved.",
+}
 
 
 def _tenant_id() -> str:
@@ -67,7 +125,21 @@ def page_of_images(args: dict, *, collection_id: str | None = None) -> ImagePage
 
 @images_bp.route("")
 class Images(MethodView):
-    @images_bp.operation("listImages", permission=IMAGES_READ)
+    @images_bp.operation(
+        "listImages",
+        permission=IMAGES_READ,
+        errors={
+            422: [
+                invalid(
+                    "query",
+                    "limit",
+                    "Must be greater than or equal to 1 and less than or equal to 200.",
+                    summary="Bad parameter",
+                ),
+                BAD_CURSOR,
+            ]
+        },
+    )
     @images_bp.arguments(ImageListQuerySchema(), location="query")
     @images_bp.response(200, ImagePageSchema)
     def get(self, args):
@@ -115,7 +187,11 @@ class Images(MethodView):
 
 @images_bp.route("/timeline")
 class Timeline(MethodView):
-    @images_bp.operation("getTimeline", permission=IMAGES_READ)
+    @images_bp.operation(
+        "getTimeline",
+        permission=IMAGES_READ,
+        errors={422: invalid("query", "granularity", "Must be one of: year, month, day.")},
+    )
     @images_bp.arguments(TimelineQuerySchema(), location="query")
     @images_bp.response(200, TimelineSchema)
     def get(self, args):
@@ -132,7 +208,7 @@ class Timeline(MethodView):
 
 @images_bp.route("/<image_id:image_id>")
 class ImageById(MethodView):
-    @images_bp.operation("getImage", permission=IMAGES_READ, errors=(404,))
+    @images_bp.operation("getImage", permission=IMAGES_READ, errors={404: NO_IMAGE})
     @images_bp.response(200, ImageSchema, headers=ETAG_HEADER)
     def get(self, image_id):
         """Show an image's metadata
@@ -142,8 +218,16 @@ class ImageById(MethodView):
         image = images.get_image(db_session(), _tenant_id(), image_id)
         return with_etag(ImageModel(image), images.etag_of(image))
 
-    @images_bp.operation("updateImage", permission=IMAGES_WRITE, errors=(404, 412))
-    @images_bp.arguments(ImageUpdateSchema(), required=False)
+    @images_bp.operation(
+        "updateImage",
+        permission=IMAGES_WRITE,
+        errors={
+            404: NO_IMAGE,
+            412: "The image changed since you read it (ETag mismatch).",
+            422: invalid("json", "title", "Longer than maximum length 200."),
+        },
+    )
+    @images_bp.arguments(ImageUpdateSchema(), required=False, example=IMAGE_UPDATE_EXAMPLE)
     @images_bp.arguments(IfMatchHeader(), location="headers", as_kwargs=True)
     @images_bp.response(200, ImageSchema, headers=ETAG_HEADER)
     def patch(self, changes, image_id, if_match=None):
@@ -156,7 +240,7 @@ class ImageById(MethodView):
         image = images.update_image(session, image, changes, if_match=if_match_tags())
         return with_etag(ImageModel(image), images.etag_of(image))
 
-    @images_bp.operation("deleteImage", permission=IMAGES_DELETE, errors=(404,))
+    @images_bp.operation("deleteImage", permission=IMAGES_DELETE, errors={404: NO_IMAGE})
     @images_bp.response(204)
     def delete(self, image_id):
         """Delete an image
@@ -169,10 +253,19 @@ class ImageById(MethodView):
 
 @images_bp.route("/<image_id:image_id>/file")
 class ImageFile(MethodView):
-    @images_bp.operation("getImageFile", permission=IMAGES_READ, errors=(404, 416))
+    @images_bp.operation(
+        "getImageFile",
+        permission=IMAGES_READ,
+        errors={
+            404: [ErrorExample(NO_IMAGE, summary="No such image"), BYTES_MISSING],
+            416: "The server cannot provide the requested range.",
+            422: invalid("query", "download", "Not a valid boolean."),
+            503: STORE_DOWN,
+        },
+    )
     @images_bp.arguments(FileQuerySchema(), location="query")
     @images_bp.arguments(FileRequestHeaders(), location="headers", as_kwargs=True)
-    @images_bp.doc(responses=BINARY_IMAGE_RESPONSES)
+    @images_bp.doc(responses=ORIGINAL_RESPONSES)
     def get(self, args, image_id, if_none_match=None, range=None):
         """Download the original file
 

@@ -6,11 +6,22 @@ from image_repo.imaging.formats import ACCEPTED_FORMATS
 from image_repo.ingest import MAX_TAG_LENGTH, MAX_TAGS
 from image_repo.web.fields import UTCDateTime
 
-IMAGE_ID = {"description": "Opaque id of the image.", "example": "img_k3j5h6g7f8d9s0a1q2w3"}
+IMAGE_ID = {"description": "Opaque id of the image.", "example": "img_k3j5h6g7f2d4s5a6q2w3"}
 SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="A SHA-256 is 64 lower-case hex digits.")
 
 
 PRINTABLE = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="Tags hold no control characters.")
+
+
+TAGS_DESCRIPTION = (
+    f"Up to {MAX_TAGS} tags of 1 to {MAX_TAG_LENGTH} characters; a value with commas holds several."
+)
+
+# Swagger UI's Try it out fills every field of a form with the field's first
+# example (else its default, else a sample of its type: `string`, the current
+# time) and sends it. Optional form fields therefore carry an empty example:
+# the form starts empty, and the service reads an empty field as absent.
+EMPTY_FORM_FIELD = {"examples": [""]}
 
 
 class TagsField(ma.fields.List):
@@ -19,17 +30,11 @@ class TagsField(ma.fields.List):
     ``item_max`` bounds one value: a form value may hold several tags.
     """
 
-    def __init__(self, item_max: int = MAX_TAG_LENGTH, **kwargs):
+    def __init__(self, item_max: int = MAX_TAG_LENGTH, *, metadata: dict, **kwargs):
         super().__init__(
             ma.fields.String(validate=[validate.Length(min=1, max=item_max), PRINTABLE]),
             validate=validate.Length(max=MAX_TAGS),
-            metadata={
-                "description": f"Up to {MAX_TAGS} tags of 1 to {MAX_TAG_LENGTH} characters; "
-                "a value with commas holds several.",
-                # Without an example Swagger UI fills the form from the pattern, and
-                # that random text is often longer than a tag may be.
-                "example": ["holiday", "pier"],
-            },
+            metadata=metadata,
             **kwargs,
         )
 
@@ -62,19 +67,30 @@ class ImageUploadSchema(DropEmptyFormFields, ma.Schema):
         },
     )
     title = ma.fields.String(
-        validate=validate.Length(max=200), metadata={"description": "Title (up to 200 characters)."}
+        validate=validate.Length(max=200),
+        metadata={"description": "Title (up to 200 characters); empty: none.", **EMPTY_FORM_FIELD},
     )
     description = ma.fields.String(
         validate=validate.Length(max=5000),
-        metadata={"description": "Free text (up to 5000 characters)."},
+        metadata={
+            "description": "Free text (up to 5000 characters); empty: none.",
+            **EMPTY_FORM_FIELD,
+        },
     )
-    tags = TagsField(item_max=MAX_TAGS * (MAX_TAG_LENGTH + 1))
+    tags = TagsField(
+        item_max=MAX_TAGS * (MAX_TAG_LENGTH + 1),
+        metadata={"description": f"{TAGS_DESCRIPTION} Empty: none.", "examples": [[]]},
+    )
     taken_at = UTCDateTime(
         metadata={
             "description": "When the picture was taken (ISO-8601 with offset); "
-            "overrides the time found in EXIF."
+            "overrides the time found in EXIF. Empty: the time in EXIF, if any.",
+            **EMPTY_FORM_FIELD,
         },
     )
+
+
+IMAGE_UPDATE_EXAMPLE = {"title": "Sunset at the pier"}
 
 
 class ImageUpdateSchema(ma.Schema):
@@ -90,7 +106,12 @@ class ImageUpdateSchema(ma.Schema):
         validate=validate.Length(max=5000),
         metadata={"description": "Free text (up to 5000 characters)."},
     )
-    tags = TagsField(allow_none=True)
+    tags = TagsField(
+        allow_none=True,
+        # Without an example the spec's samples come from the pattern, and that
+        # random text is often longer than a tag may be.
+        metadata={"description": TAGS_DESCRIPTION, "example": ["holiday", "pier"]},
+    )
     taken_at = UTCDateTime(
         allow_none=True,
         metadata={"description": "When the picture was taken (ISO-8601 with offset)."},

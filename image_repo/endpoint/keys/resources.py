@@ -4,9 +4,20 @@ from image_repo import tenancy
 from image_repo.permissions import ACCOUNT_READ, KEYS_MANAGE
 from image_repo.web.auth import current_principal, group_names
 from image_repo.web.database import db_session
+from image_repo.web.errors import ErrorExample
 
 from .blueprint import keys_bp
-from .schemas import KeyCreateSchema, KeyListSchema, KeySchema, NewKeySchema, WhoAmISchema
+from .schemas import (
+    KEY_CREATE_EXAMPLE,
+    KEY_ID,
+    KeyCreateSchema,
+    KeyListSchema,
+    KeySchema,
+    NewKeySchema,
+    WhoAmISchema,
+)
+
+NO_KEY = f"No key {KEY_ID['example']!r}."
 
 
 @keys_bp.route("/keys")
@@ -20,8 +31,20 @@ class Keys(MethodView):
         """
         return {"items": tenancy.list_keys(db_session(), current_principal().tenant_id)}
 
-    @keys_bp.operation("createKey", permission=KEYS_MANAGE, errors=(404,))
-    @keys_bp.arguments(KeyCreateSchema)
+    @keys_bp.operation(
+        "createKey",
+        permission=KEYS_MANAGE,
+        errors={
+            422: [
+                ErrorExample(
+                    "Unknown group 'owner'; known groups: admin, contributor, editor, reader.",
+                    summary="Unknown group",
+                ),
+                ErrorExample("expires_at must be in the future.", summary="Expiry in the past"),
+            ]
+        },
+    )
+    @keys_bp.arguments(KeyCreateSchema, example=KEY_CREATE_EXAMPLE)
     @keys_bp.response(201, NewKeySchema)
     def post(self, args):
         """Create an API key
@@ -37,13 +60,13 @@ class Keys(MethodView):
 
 @keys_bp.route("/keys/<key_id:key_id>")
 class KeyById(MethodView):
-    @keys_bp.operation("getKey", permission=KEYS_MANAGE, errors=(404,))
+    @keys_bp.operation("getKey", permission=KEYS_MANAGE, errors={404: NO_KEY})
     @keys_bp.response(200, KeySchema)
     def get(self, key_id):
         """Show one API key"""
         return tenancy.get_key(db_session(), key_id, tenant_id=current_principal().tenant_id)
 
-    @keys_bp.operation("revokeKey", permission=KEYS_MANAGE, errors=(404,))
+    @keys_bp.operation("revokeKey", permission=KEYS_MANAGE, errors={404: NO_KEY})
     @keys_bp.response(200, KeySchema)
     def delete(self, key_id):
         """Revoke an API key

@@ -3,7 +3,11 @@ from marshmallow import validate
 
 from image_repo.web.fields import UTCDateTime
 
-KEY_ID = {"description": "Public id of the key.", "example": "key_3fj2k9d0a8s7d6f5g4h3"}
+KEY_ID = {"description": "Public id of the key.", "example": "key_3fj2k7d4a6s7d6f5g4h3"}
+
+
+# No expires_at: a sample time would be "now", a key that expires at once.
+KEY_CREATE_EXAMPLE = {"group": "reader", "name": "gallery website"}
 
 
 class KeyCreateSchema(ma.Schema):

@@ -1,6 +1,7 @@
 from flask.views import MethodView
 
 from image_repo.web.api import PUBLIC
+from image_repo.web.errors import invalid
 
 from .blueprint import landing_bp
 from .models import LandingPageModel
@@ -9,7 +10,11 @@ from .schemas import LandingQuerySchema, LandingSchema
 
 @landing_bp.route("/")
 class Landing(MethodView):
-    @landing_bp.operation("getLanding", permission=PUBLIC)
+    @landing_bp.operation(
+        "getLanding",
+        permission=PUBLIC,
+        errors={422: invalid("query", "name", "Length must be between 1 and 100.")},
+    )
     @landing_bp.arguments(LandingQuerySchema(), location="query")
     @landing_bp.response(200, LandingSchema)
     def get(self, args):

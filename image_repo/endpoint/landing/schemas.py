@@ -6,7 +6,8 @@ class LandingQuerySchema(ma.Schema):
     name = ma.fields.String(
         load_default="guest",
         validate=validate.Length(min=1, max=100),
-        metadata={"description": "Who to greet (1 to 100 characters).", "example": "Ada"},
+        # No example: Swagger UI would send it in place of the default.
+        metadata={"description": "Who to greet (1 to 100 characters), e.g. `Ada`."},
     )
 
 

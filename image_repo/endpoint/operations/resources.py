@@ -7,6 +7,7 @@ from image_repo.permissions import METRICS_READ
 from image_repo.storage import blob_key
 from image_repo.web.api import PUBLIC
 from image_repo.web.database import db_session
+from image_repo.web.errors import ErrorExample
 from image_repo.web.observability import render_metrics
 from image_repo.web.storage import blob_store
 
@@ -40,7 +41,16 @@ class Live(MethodView):
 
 @operations_bp.route("health/ready")
 class Ready(MethodView):
-    @operations_bp.operation("getReadiness", permission=PUBLIC, errors=(503,))
+    @operations_bp.operation(
+        "getReadiness",
+        permission=PUBLIC,
+        errors={
+            503: ErrorExample(
+                "Not ready: database unavailable.",
+                {"database": ["failed: OperationalError"]},
+            )
+        },
+    )
     @operations_bp.response(200, ReadySchema)
     def get(self):
         """Can this instance serve requests?

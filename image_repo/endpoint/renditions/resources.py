@@ -4,6 +4,7 @@ from flask_smorest import abort
 
 from image_repo import images, renditions
 from image_repo.endpoint.images.models import ImageModel
+from image_repo.endpoint.images.resources import BYTES_MISSING, NO_IMAGE, STORE_DOWN
 from image_repo.imaging.limits import DecodeLimits
 from image_repo.imaging.render import RenderError, RenderParams, validate
 from image_repo.permissions import IMAGES_READ
@@ -12,16 +13,20 @@ from image_repo.storage import BlobNotFound
 from image_repo.web.auth import current_principal
 from image_repo.web.blobs import send_blob
 from image_repo.web.database import db_session
+from image_repo.web.errors import ErrorExample, invalid
 from image_repo.web.locks import locks
 from image_repo.web.observability import metrics
 from image_repo.web.rendition_front import CACHE_CONTROL, CACHE_MAX_AGE, VARY, remember_rendition
-from image_repo.web.responses import BINARY_IMAGE_RESPONSES, IfNoneMatchHeader
+from image_repo.web.responses import RENDITION_RESPONSES, IfNoneMatchHeader
 from image_repo.web.storage import blob_store
 
 from .blueprint import renditions_bp
 from .schemas import RenderQuerySchema, SimilarListSchema, SimilarQuerySchema, ThumbnailQuerySchema
 
-RENDITION_ERRORS = (404, 503)
+RENDITION_ERRORS = {
+    404: [ErrorExample(NO_IMAGE, summary="No such image"), BYTES_MISSING],
+    503: STORE_DOWN,
+}
 
 
 def _params(args: dict) -> RenderParams:
@@ -91,10 +96,20 @@ def _cache_headers(response):
 
 @renditions_bp.route("/<image_id:image_id>/thumbnail")
 class Thumbnail(MethodView):
-    @renditions_bp.operation("getThumbnail", permission=IMAGES_READ, errors=RENDITION_ERRORS)
+    @renditions_bp.operation(
+        "getThumbnail",
+        permission=IMAGES_READ,
+        errors={
+            **RENDITION_ERRORS,
+            422: ErrorExample(
+                "Unknown thumbnail size 'huge'; sizes: small, thumb, medium, large.",
+                {"query": {"size": ["must be one of small, thumb, medium, large"]}},
+            ),
+        },
+    )
     @renditions_bp.arguments(ThumbnailQuerySchema(), location="query")
     @renditions_bp.arguments(IfNoneMatchHeader(), location="headers", as_kwargs=True)
-    @renditions_bp.doc(responses=BINARY_IMAGE_RESPONSES)
+    @renditions_bp.doc(responses=RENDITION_RESPONSES)
     def get(self, args, image_id, if_none_match=None):
         """Get a thumbnail
 
@@ -116,10 +131,29 @@ class Thumbnail(MethodView):
 
 @renditions_bp.route("/<image_id:image_id>/render")
 class Render(MethodView):
-    @renditions_bp.operation("renderImage", permission=IMAGES_READ, errors=RENDITION_ERRORS)
+    @renditions_bp.operation(
+        "renderImage",
+        permission=IMAGES_READ,
+        errors={
+            **RENDITION_ERRORS,
+            422: [
+                ErrorExample(
+                    "Bad rendition parameters.",
+                    {"query": {"width": ["must be an integer from 1 to 4096"]}},
+                    summary="Over the largest side",
+                ),
+                invalid(
+                    "query",
+                    "quality",
+                    "Must be greater than or equal to 1 and less than or equal to 100.",
+                    summary="Bad parameter",
+                ),
+            ],
+        },
+    )
     @renditions_bp.arguments(RenderQuerySchema(), location="query")
     @renditions_bp.arguments(IfNoneMatchHeader(), location="headers", as_kwargs=True)
-    @renditions_bp.doc(responses=BINARY_IMAGE_RESPONSES)
+    @renditions_bp.doc(responses=RENDITION_RESPONSES)
     def get(self, args, image_id, if_none_match=None):
         """Get a resized, cropped or converted copy
 
@@ -132,7 +166,18 @@ class Render(MethodView):
 
 @renditions_bp.route("/<image_id:image_id>/similar")
 class Similar(MethodView):
-    @renditions_bp.operation("listSimilarImages", permission=IMAGES_READ, errors=(404,))
+    @renditions_bp.operation(
+        "listSimilarImages",
+        permission=IMAGES_READ,
+        errors={
+            404: NO_IMAGE,
+            422: invalid(
+                "query",
+                "max_distance",
+                "Must be greater than or equal to 0 and less than or equal to 64.",
+            ),
+        },
+    )
     @renditions_bp.arguments(SimilarQuerySchema(), location="query")
     @renditions_bp.response(200, SimilarListSchema)
     def get(self, args, image_id):

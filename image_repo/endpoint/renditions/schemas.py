@@ -54,9 +54,10 @@ class RenderQuerySchema(ma.Schema):
     )
     background = ma.fields.String(
         validate=validate.Regexp(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"),
+        # No example: Swagger UI would send it in place of the configured background.
         metadata={
-            "description": "Hex colour for transparent pixels in JPEG output.",
-            "example": "#ffffff",
+            "description": "Hex colour for transparent pixels in JPEG output, e.g. `#ffffff` "
+            "(default: the service's)."
         },
     )
     animated = ma.fields.Boolean(

@@ -4,9 +4,10 @@ from image_repo import tenancy
 from image_repo.permissions import TENANTS_MANAGE
 from image_repo.web.auth import group_names
 from image_repo.web.database import db_session
+from image_repo.web.errors import invalid
 
 from .blueprint import tenants_bp
-from .schemas import NewTenantSchema, TenantCreateSchema, TenantListSchema
+from .schemas import TENANT_CREATE_EXAMPLE, NewTenantSchema, TenantCreateSchema, TenantListSchema
 
 
 @tenants_bp.route("")
@@ -17,8 +18,20 @@ class Tenants(MethodView):
         """List tenants (operator)"""
         return {"items": tenancy.list_tenants(db_session())}
 
-    @tenants_bp.operation("createTenant", permission=TENANTS_MANAGE, errors=(409,))
-    @tenants_bp.arguments(TenantCreateSchema)
+    @tenants_bp.operation(
+        "createTenant",
+        permission=TENANTS_MANAGE,
+        errors={
+            409: f"A tenant named {TENANT_CREATE_EXAMPLE['name']!r} exists already.",
+            422: invalid(
+                "json",
+                "name",
+                "Letters, digits, spaces, dots, dashes or underscores, "
+                "starting with a letter or digit.",
+            ),
+        },
+    )
+    @tenants_bp.arguments(TenantCreateSchema, example=TENANT_CREATE_EXAMPLE)
     @tenants_bp.response(201, NewTenantSchema)
     def post(self, args):
         """Create a tenant and its first admin key (operator)

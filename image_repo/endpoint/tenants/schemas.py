@@ -4,6 +4,9 @@ from marshmallow import validate
 from image_repo.endpoint.keys.schemas import NewKeySchema
 from image_repo.tenancy import MAX_BYTES_QUOTA, MAX_IMAGES_QUOTA
 
+# No quotas: a sample of 0 would be a tenant that may store nothing.
+TENANT_CREATE_EXAMPLE = {"name": "acme"}
+
 
 class TenantCreateSchema(ma.Schema):
     name = ma.fields.String(
