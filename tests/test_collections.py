@@ -98,3 +98,32 @@ def test_bad_collection_input_is_422(client, tenant):
     headers = tenant.headers()
     for body in ({}, {"name": ""}, {"name": "x" * 201}, {"name": "ok", "id": "col_mine"}):
         assert client.post("/collections", json=body, headers=headers).status_code == 422, body
+
+
+def test_collection_etag_conditional_get_and_if_match(client, tenant):
+    headers = tenant.headers()
+    col = client.post("/collections", json={"name": "Walls"}, headers=headers).json
+    url = f"/collections/{col['id']}"
+    got = client.get(url, headers=headers)
+    etag = got.headers["ETag"]
+    assert etag.startswith('"')
+    cached = client.get(url, headers={**headers, "If-None-Match": etag})
+    assert cached.status_code == 304 and cached.data == b""
+    assert cached.headers["ETag"] == etag
+
+    # Adding an image changes what GET shows (image_count), so the ETag too.
+    image = upload(client, headers, png_bytes(1)).json
+    client.put(f"{url}/images/{image['id']}", headers=headers)
+    after_add = client.get(url, headers={**headers, "If-None-Match": etag})
+    assert after_add.status_code == 200 and after_add.json["image_count"] == 1
+    current = after_add.headers["ETag"]
+    assert current != etag
+
+    for stale in (etag, f"W/{current}", ", , ,"):
+        refused = client.patch(url, json={"name": "Lost"}, headers={**headers, "If-Match": stale})
+        assert refused.status_code == 412, stale
+    assert client.get(url, headers=headers).json["name"] == "Walls"
+    renamed = client.patch(url, json={"name": "Halls"}, headers={**headers, "If-Match": current})
+    assert renamed.status_code == 200 and renamed.json["name"] == "Halls"
+    assert renamed.headers["ETag"] not in (current, etag)
+    assert renamed.headers["ETag"] == client.get(url, headers=headers).headers["ETag"]

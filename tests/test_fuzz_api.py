@@ -111,6 +111,7 @@ SEMANTIC_REFUSALS = {
     "uploadImage": ["413", "415", "422"],
     # Conditional requests: a stale If-Match, an unsatisfiable Range.
     "updateImage": ["412"],
+    "updateCollection": ["412"],
     "getImageFile": ["416"],
 }
 GENERIC_ACCEPTANCE = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]

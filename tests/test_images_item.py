@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from images import png_bytes, upload
 
 
@@ -113,3 +114,54 @@ def test_delete(client, tenant):
     assert client.delete(url, headers=tenant.headers()).status_code == 404
     # Uploading the same bytes again makes a new image.
     assert upload(client, tenant.headers(), png_bytes(7)).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "if_match",
+    [
+        "W/{stale}",  # weak: If-Match compares strongly, a weak tag never matches
+        "W/{current}",
+        ", , ,",  # no tag at all
+        "",
+        '"img_nothing-v1"',
+    ],
+)
+def test_if_match_that_cannot_match_is_412_and_changes_nothing(client, tenant, if_match):
+    image = upload(client, tenant.headers(), png_bytes(8)).json
+    url = f"/images/{image['id']}"
+    stale = client.get(url, headers=tenant.headers()).headers["ETag"]
+    newer = client.patch(url, json={"title": "newer"}, headers=tenant.headers())
+    current = newer.headers["ETag"]
+    header = if_match.format(stale=stale, current=current)
+    refused = client.patch(
+        url, json={"title": "lost"}, headers={**tenant.headers(), "If-Match": header}
+    )
+    assert refused.status_code == 412, header
+    assert refused.json["code"] == 412
+    assert client.get(url, headers=tenant.headers()).json["title"] == "newer"
+    # The current strong ETag, or a list holding it, or a star still applies.
+    for good in ("{current}", '"other", {current}', "*"):
+        good = good.format(current=current)
+        applied = client.patch(
+            url, json={"title": good}, headers={**tenant.headers(), "If-Match": good}
+        )
+        assert applied.status_code == 200, good
+        current = applied.headers["ETag"]
+
+
+def test_get_metadata_answers_if_none_match_with_304(client, tenant):
+    image = upload(client, tenant.headers(), png_bytes(9)).json
+    url = f"/images/{image['id']}"
+    etag = client.get(url, headers=tenant.headers()).headers["ETag"]
+    for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        cached = client.get(url, headers={**tenant.headers("reader"), "If-None-Match": header})
+        assert cached.status_code == 304, header
+        assert cached.data == b""
+        assert cached.headers["ETag"] == etag
+    head = client.head(url, headers={**tenant.headers(), "If-None-Match": etag})
+    assert head.status_code == 304
+    # Once changed, the old ETag gets the new representation.
+    client.patch(url, json={"title": "changed"}, headers=tenant.headers())
+    fresh = client.get(url, headers={**tenant.headers(), "If-None-Match": etag})
+    assert fresh.status_code == 200 and fresh.json["title"] == "changed"
+    assert fresh.headers["ETag"] != etag

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 
 import marshmallow as ma
-from flask import request
+from flask import current_app, request
 from werkzeug.http import quote_etag
 
+from ..errors import PreconditionFailed
 from ..imaging.formats import ACCEPTED_FORMATS, OUTPUT_FORMATS
 
 BINARY = {"schema": {"type": "string", "format": "binary"}}
@@ -78,7 +81,11 @@ class IfMatchHeader(ma.Schema):
     if_match = ma.fields.String(
         data_key="If-Match",
         load_default=None,
-        metadata={"description": "The ETag you read: the update is refused (412) if it changed."},
+        metadata={
+            "description": "The ETag you read: the update is refused (412) if it changed. "
+            "Compared strongly: a weak (`W/`) or unparseable value never matches (412); "
+            "`*` matches any current version. Without the header the update always applies."
+        },
     )
 
 
@@ -88,6 +95,9 @@ class IfNoneMatchHeader(ma.Schema):
         load_default=None,
         metadata={"description": "An ETag you hold: 304 when it still matches."},
     )
+
+
+NOT_MODIFIED = "Not modified: the ETag sent in If-None-Match is current. No body."
 
 
 class FileRequestHeaders(IfNoneMatchHeader):
@@ -106,14 +116,43 @@ ETAG_HEADER = {
 
 
 def with_etag(body, etag: str, status: int = 200):
-    """A flask-smorest return value carrying a strong ETag."""
+    """A flask-smorest return value carrying a strong ETag.
+
+    A GET or HEAD whose If-None-Match holds the ETag (weak comparison, as
+    RFC 9110 13.1.2 asks) gets 304 with the ETag and no body instead.
+    """
+    conditional = status == 200 and request.method in ("GET", "HEAD")
+    if conditional and request.if_none_match.contains_weak(etag):
+        response = current_app.response_class(status=304)
+        response.set_etag(etag)
+        return response
     return body, status, {"ETag": quote_etag(etag)}
 
 
+def representation_etag(schema: ma.Schema, obj) -> str:
+    """A strong ETag for what ``schema`` makes of ``obj``: changes whenever the JSON does."""
+    dumped = json.dumps(schema.dump(obj), sort_keys=True, default=str)
+    return hashlib.sha256(dumped.encode()).hexdigest()[:32]
+
+
 def if_match_tags() -> set[str] | None:
-    """ETags from If-Match (``{"*"}`` for a star), or None when the header is absent."""
+    """The ETags If-Match may match (``{"*"}`` for a star), or None without the header.
+
+    If-Match compares strongly (RFC 9110 13.1.1): a weak tag never matches,
+    so it is left out, and a header with no usable tag (``W/"..."``,
+    ``, ,``, empty) gives an empty set, which nothing matches (412). Only an
+    absent header means "no precondition".
+    """
+    if "If-Match" not in request.headers:
+        return None
     if_match = request.if_match
     if if_match.star_tag:
         return {"*"}
-    tags = set(if_match.as_set())
-    return tags or None
+    return set(if_match.as_set())
+
+
+def check_if_match(current_etag: str, what: str) -> None:
+    """Refuse (412) a request whose If-Match does not hold ``current_etag``."""
+    tags = if_match_tags()
+    if tags is not None and "*" not in tags and current_etag not in tags:
+        raise PreconditionFailed(f"The {what} changed since you read it (ETag mismatch).")

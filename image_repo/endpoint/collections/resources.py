@@ -8,6 +8,15 @@ from image_repo.web.auth import current_principal
 from image_repo.web.database import db_session
 from image_repo.web.errors import ErrorExample, invalid
 from image_repo.web.paging import decode_cursor, encode_cursor
+from image_repo.web.responses import (
+    ETAG_HEADER,
+    NOT_MODIFIED,
+    IfMatchHeader,
+    IfNoneMatchHeader,
+    check_if_match,
+    representation_etag,
+    with_etag,
+)
 
 from .blueprint import collections_bp
 from .schemas import (
@@ -28,6 +37,7 @@ CURSOR_CONTEXT = "collections"
 NO_COLLECTION = f"No collection {COLLECTION_ID!r}."
 NAME_TAKEN = "A collection named 'Holidays 2024' exists already."
 BAD_NAME = invalid("json", "name", "Length must be between 1 and 200.")
+COLLECTION_CHANGED = "The collection changed since you read it (ETag mismatch)."
 
 
 def _tenant_id() -> str:
@@ -45,6 +55,10 @@ def _view(collection) -> dict:
 
 def _collection(collection_id: str):
     return collections.get_collection(db_session(), _tenant_id(), collection_id)
+
+
+def _etag(view: dict) -> str:
+    return representation_etag(CollectionSchema(), view)
 
 
 @collections_bp.route("")
@@ -81,24 +95,37 @@ class Collections(MethodView):
 @collections_bp.route("/<collection_id:collection_id>")
 class CollectionById(MethodView):
     @collections_bp.operation("getCollection", permission=IMAGES_READ, errors={404: NO_COLLECTION})
-    @collections_bp.response(200, CollectionSchema)
-    def get(self, collection_id):
-        """Show a collection"""
-        return _view(_collection(collection_id))
+    @collections_bp.arguments(IfNoneMatchHeader(), location="headers", as_kwargs=True)
+    @collections_bp.response(200, CollectionSchema, headers=ETAG_HEADER)
+    @collections_bp.alt_response(304, description=NOT_MODIFIED, headers=ETAG_HEADER)
+    def get(self, collection_id, if_none_match=None):
+        """Show a collection
+
+        The `ETag` header goes back in `If-Match` to update safely, or in
+        `If-None-Match` to get 304 while it is current.
+        """
+        view = _view(_collection(collection_id))
+        return with_etag(view, _etag(view))
 
     @collections_bp.operation(
         "updateCollection",
         permission=IMAGES_WRITE,
-        errors={404: NO_COLLECTION, 409: NAME_TAKEN, 422: BAD_NAME},
+        errors={404: NO_COLLECTION, 409: NAME_TAKEN, 412: COLLECTION_CHANGED, 422: BAD_NAME},
     )
     @collections_bp.arguments(
         CollectionUpdateSchema(), required=False, example=COLLECTION_UPDATE_EXAMPLE
     )
-    @collections_bp.response(200, CollectionSchema)
-    def patch(self, changes, collection_id):
-        """Rename a collection or change its description"""
+    @collections_bp.arguments(IfMatchHeader(), location="headers", as_kwargs=True)
+    @collections_bp.response(200, CollectionSchema, headers=ETAG_HEADER)
+    def patch(self, changes, collection_id, if_match=None):
+        """Rename a collection or change its description
+
+        Send `If-Match` with the ETag you read to refuse lost updates (412).
+        """
         collection = _collection(collection_id)
-        return _view(collections.update_collection(db_session(), collection, changes))
+        check_if_match(_etag(_view(collection)), "collection")
+        view = _view(collections.update_collection(db_session(), collection, changes))
+        return with_etag(view, _etag(view))
 
     @collections_bp.operation(
         "deleteCollection", permission=IMAGES_DELETE, errors={404: NO_COLLECTION}

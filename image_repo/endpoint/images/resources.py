@@ -15,9 +15,11 @@ from image_repo.web.observability import metrics
 from image_repo.web.paging import decode_cursor, encode_cursor
 from image_repo.web.responses import (
     ETAG_HEADER,
+    NOT_MODIFIED,
     ORIGINAL_RESPONSES,
     FileRequestHeaders,
     IfMatchHeader,
+    IfNoneMatchHeader,
     if_match_tags,
     with_etag,
 )
@@ -209,11 +211,14 @@ class Timeline(MethodView):
 @images_bp.route("/<image_id:image_id>")
 class ImageById(MethodView):
     @images_bp.operation("getImage", permission=IMAGES_READ, errors={404: NO_IMAGE})
+    @images_bp.arguments(IfNoneMatchHeader(), location="headers", as_kwargs=True)
     @images_bp.response(200, ImageSchema, headers=ETAG_HEADER)
-    def get(self, image_id):
+    @images_bp.alt_response(304, description=NOT_MODIFIED, headers=ETAG_HEADER)
+    def get(self, image_id, if_none_match=None):
         """Show an image's metadata
 
-        The `ETag` header goes back in `If-Match` to update safely.
+        The `ETag` header goes back in `If-Match` to update safely, or in
+        `If-None-Match` to get 304 while it is current.
         """
         image = images.get_image(db_session(), _tenant_id(), image_id)
         return with_etag(ImageModel(image), images.etag_of(image))
