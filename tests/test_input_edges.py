@@ -62,3 +62,109 @@ def test_patch_without_a_body_changes_nothing(client, tenant):
     image = upload(client, tenant.headers(), png_bytes(3), title="kept").json
     response = client.patch(f"/images/{image['id']}", headers=tenant.headers())
     assert response.status_code == 200 and response.json["title"] == "kept"
+
+
+def _target(client, tenant, kind: str) -> str:
+    """A path for ``kind`` of this tenant's resources, made for the test."""
+    headers = tenant.headers()
+    if kind == "image":
+        return upload(client, headers, png_bytes(20)).json["id"]
+    return client.post("/collections", json={"name": "target"}, headers=headers).json["id"]
+
+
+# (method, path, where the value goes, field); {image}/{collection} are filled in.
+TEXT_INPUTS = [
+    ("POST", "/images", "multipart", "title"),
+    ("POST", "/images", "multipart", "description"),
+    ("PATCH", "/images/{image}", "json", "title"),
+    ("PATCH", "/images/{image}", "json", "description"),
+    ("GET", "/images", "query", "q"),
+    ("GET", "/images", "query", "tag"),
+    ("GET", "/collections/{collection}/images", "query", "q"),
+    ("POST", "/collections", "json", "name"),
+    ("POST", "/collections", "json", "description"),
+    ("PATCH", "/collections/{collection}", "json", "name"),
+    ("POST", "/keys", "json", "name"),
+    ("POST", "/tenants", "json", "name"),
+]
+
+
+@pytest.mark.parametrize("bad", ["nul\x00", "esc\x1b[31m", "c1\x85", "bell\x07", "edge\x1f"])
+@pytest.mark.parametrize(("method", "path", "location", "field"), TEXT_INPUTS)
+def test_control_characters_in_text_are_422_naming_the_field(
+    client, tenant, method, path, location, field, bad
+):
+    headers = {"X-API-Key": OPERATOR} if path == "/tenants" else tenant.headers()
+    path = path.format(
+        image=_target(client, tenant, "image") if "{image}" in path else "",
+        collection=_target(client, tenant, "collection") if "{collection}" in path else "",
+    )
+    value = f"ok {bad} ok" if field != "name" or path != "/tenants" else f"ok{bad}"
+    if location == "multipart":
+        response = upload(client, headers, png_bytes(21), **{field: value})
+    elif location == "query":
+        response = client.open(path, method=method, query_string={field: value}, headers=headers)
+    else:
+        body = {"/keys": {"group": "reader"}, "/collections": {"name": "fine"}}.get(path, {})
+        response = client.open(path, method=method, json={**body, field: value}, headers=headers)
+    assert response.status_code == 422, (response.status_code, response.json)
+    assert response.json["code"] == 422
+    assert list(response.json["errors"][location]) == [field]
+
+
+def test_lone_surrogates_in_json_text_are_422(client, tenant):
+    image = upload(client, tenant.headers(), png_bytes(22)).json
+    response = client.patch(
+        f"/images/{image['id']}",
+        data='{"title": "half \\ud800 a pair"}',
+        content_type="application/json",
+        headers=tenant.headers(),
+    )
+    assert response.status_code == 422
+    assert list(response.json["errors"]["json"]) == ["title"]
+
+
+def test_tabs_and_line_breaks_stay_in_text(client, tenant):
+    image = upload(
+        client, tenant.headers(), png_bytes(23), description="form\r\nlines\tand tabs"
+    ).json
+    assert image["description"] == "form\nlines\tand tabs"  # a form's CRLF is a line break
+    changed = client.patch(
+        f"/images/{image['id']}",
+        json={"description": "one\ntwo\r\nthree\rfour"},
+        headers=tenant.headers(),
+    )
+    assert changed.status_code == 200
+    assert changed.json["description"] == "one\ntwo\nthree\nfour"
+
+
+def test_every_text_input_is_checked_by_the_shared_field(app):
+    """Every string an operation reads from a body, form or query is a ``Text``."""
+    import marshmallow as ma
+
+    from image_repo.web.fields import Text
+
+    def strings(schema, prefix=""):
+        for name, field in schema.fields.items():
+            while isinstance(field, ma.fields.List):
+                field = field.inner
+            if isinstance(field, ma.fields.Nested):
+                yield from strings(field.schema, f"{prefix}{name}.")
+            elif isinstance(field, ma.fields.String):
+                yield f"{prefix}{name}", field
+
+    checked, plain = [], []
+    for endpoint, view in app.view_functions.items():
+        view_class = getattr(view, "view_class", None)
+        for method in ("get", "post", "put", "patch", "delete"):
+            handler = getattr(view_class, method, None) if view_class else None
+            apidoc = getattr(handler, "_apidoc", {})
+            for parameter in apidoc.get("arguments", {}).get("parameters", []):
+                if parameter["in"] == "headers":
+                    continue
+                schema = parameter["schema"]
+                schema = schema() if isinstance(schema, type) else schema
+                for name, field in strings(schema):
+                    where = f"{endpoint} {method} {parameter['in']} {name}"
+                    (checked if isinstance(field, Text) else plain).append(where)
+    assert checked and not plain

@@ -2,9 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC
 
 import marshmallow as ma
+
+# C0 controls but tab and line feed, DEL, C1 controls, and UTF-16 surrogates
+# (a JSON "\ud800" alone is no character: no database can store it).
+_REFUSED_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+class Text(ma.fields.String):
+    """Text from a client: every string an operation reads is one of these.
+
+    Tab and line breaks are kept (CRLF and CR, as HTML forms send them,
+    become LF); any other control character is refused (422 naming the
+    field), NUL included, which PostgreSQL cannot store.
+    """
+
+    default_error_messages = {
+        "control": "Control characters other than tab and line feed are not allowed "
+        "(found U+{code:04X} at position {position})."
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        found = _REFUSED_IN_TEXT.search(text)
+        if found:
+            raise self.make_error("control", code=ord(found.group()), position=found.start())
+        return text
 
 
 class UTCDateTime(ma.fields.AwareDateTime):

@@ -2,8 +2,9 @@ import marshmallow as ma
 from marshmallow import validate
 
 from image_repo.endpoint.images.schemas import PageQuerySchema
+from image_repo.web.fields import Text
 
-NAME = ma.fields.String(
+NAME = Text(
     required=True,
     validate=validate.Length(min=1, max=200),
     metadata={"description": "Unique name within the tenant.", "example": "Holidays 2024"},
@@ -17,12 +18,12 @@ COLLECTION_UPDATE_EXAMPLE = {"name": "Summer 2024"}
 
 class CollectionCreateSchema(ma.Schema):
     name = NAME
-    description = ma.fields.String(allow_none=True, validate=validate.Length(max=5000))
+    description = Text(allow_none=True, validate=validate.Length(max=5000))
 
 
 class CollectionUpdateSchema(ma.Schema):
-    name = ma.fields.String(validate=validate.Length(min=1, max=200))
-    description = ma.fields.String(allow_none=True, validate=validate.Length(max=5000))
+    name = Text(validate=validate.Length(min=1, max=200))
+    description = Text(allow_none=True, validate=validate.Length(max=5000))
 
 
 class CollectionSchema(ma.Schema):

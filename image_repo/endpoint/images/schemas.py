@@ -4,7 +4,7 @@ from marshmallow import validate
 
 from image_repo.imaging.formats import ACCEPTED_FORMATS
 from image_repo.ingest import MAX_TAG_LENGTH, MAX_TAGS
-from image_repo.web.fields import UTCDateTime
+from image_repo.web.fields import Text, UTCDateTime
 
 IMAGE_ID = {"description": "Opaque id of the image.", "example": "img_k3j5h6g7f2d4s5a6q2w3"}
 SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="A SHA-256 is 64 lower-case hex digits.")
@@ -32,7 +32,7 @@ class TagsField(ma.fields.List):
 
     def __init__(self, item_max: int = MAX_TAG_LENGTH, *, metadata: dict, **kwargs):
         super().__init__(
-            ma.fields.String(validate=[validate.Length(min=1, max=item_max), PRINTABLE]),
+            Text(validate=[validate.Length(min=1, max=item_max), PRINTABLE]),
             validate=validate.Length(max=MAX_TAGS),
             metadata=metadata,
             **kwargs,
@@ -66,11 +66,11 @@ class ImageUploadSchema(DropEmptyFormFields, ma.Schema):
             "description": "The image file: JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP or MPO."
         },
     )
-    title = ma.fields.String(
+    title = Text(
         validate=validate.Length(max=200),
         metadata={"description": "Title (up to 200 characters); empty: none.", **EMPTY_FORM_FIELD},
     )
-    description = ma.fields.String(
+    description = Text(
         validate=validate.Length(max=5000),
         metadata={
             "description": "Free text (up to 5000 characters); empty: none.",
@@ -96,12 +96,12 @@ IMAGE_UPDATE_EXAMPLE = {"title": "Sunset at the pier"}
 class ImageUpdateSchema(ma.Schema):
     """Only these fields may change; everything else is the server's. null clears a field."""
 
-    title = ma.fields.String(
+    title = Text(
         allow_none=True,
         validate=validate.Length(max=200),
         metadata={"description": "Title (up to 200 characters).", "example": "Sunset at the pier"},
     )
-    description = ma.fields.String(
+    description = Text(
         allow_none=True,
         validate=validate.Length(max=5000),
         metadata={"description": "Free text (up to 5000 characters)."},
@@ -183,26 +183,26 @@ class PageQuerySchema(ma.Schema):
         validate=validate.Range(min=1, max=200),
         metadata={"description": "Items per page (1 to 200)."},
     )
-    cursor = ma.fields.String(
+    cursor = Text(
         validate=validate.Length(max=500),
         metadata={"description": "`next_cursor` of the previous page."},
     )
 
 
 class ImageListQuerySchema(PageQuerySchema):
-    tag = ma.fields.String(validate=validate.Length(min=1, max=MAX_TAG_LENGTH))
-    format = ma.fields.String(validate=validate.OneOf(sorted(ACCEPTED_FORMATS)))
+    tag = Text(validate=validate.Length(min=1, max=MAX_TAG_LENGTH))
+    format = Text(validate=validate.OneOf(sorted(ACCEPTED_FORMATS)))
     taken_after = UTCDateTime(metadata={"description": "Taken at or after."})
     taken_before = UTCDateTime(metadata={"description": "Taken before."})
     uploaded_after = UTCDateTime()
     uploaded_before = UTCDateTime()
-    q = ma.fields.String(
+    q = Text(
         validate=validate.Length(min=1, max=200),
         metadata={"description": "Text to find in the title or file name (case-insensitive)."},
     )
     has_gps = ma.fields.Boolean(metadata={"description": "Only images with (or without) GPS tags."})
-    sha256 = ma.fields.String(validate=SHA256)
-    sort = ma.fields.String(
+    sha256 = Text(validate=SHA256)
+    sort = Text(
         load_default="-uploaded_at",
         validate=validate.OneOf(["uploaded_at", "-uploaded_at", "taken_at", "-taken_at"]),
         metadata={
@@ -214,9 +214,7 @@ class ImageListQuerySchema(PageQuerySchema):
 
 
 class TimelineQuerySchema(ma.Schema):
-    granularity = ma.fields.String(
-        load_default="month", validate=validate.OneOf(["year", "month", "day"])
-    )
+    granularity = Text(load_default="month", validate=validate.OneOf(["year", "month", "day"]))
 
 
 class TimelineBucketSchema(ma.Schema):

@@ -1,7 +1,7 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from image_repo.web.fields import UTCDateTime
+from image_repo.web.fields import Text, UTCDateTime
 
 KEY_ID = {"description": "Public id of the key.", "example": "key_3fj2k7d4a6s7d6f5g4h3"}
 
@@ -11,12 +11,12 @@ KEY_CREATE_EXAMPLE = {"group": "reader", "name": "gallery website"}
 
 
 class KeyCreateSchema(ma.Schema):
-    group = ma.fields.String(
+    group = Text(
         required=True,
         validate=validate.Length(min=1, max=32),
         metadata={"description": "Group deciding what the key may do.", "example": "reader"},
     )
-    name = ma.fields.String(
+    name = Text(
         validate=validate.Length(min=1, max=100),
         metadata={"description": "A label to tell keys apart.", "example": "gallery website"},
     )

@@ -1,9 +1,11 @@
 import marshmallow as ma
 from marshmallow import validate
 
+from image_repo.web.fields import Text
+
 
 class LandingQuerySchema(ma.Schema):
-    name = ma.fields.String(
+    name = Text(
         load_default="guest",
         validate=validate.Length(min=1, max=100),
         # No example: Swagger UI would send it in place of the default.

@@ -4,15 +4,16 @@ from marshmallow import validate
 from image_repo.endpoint.images.schemas import ImageSchema
 from image_repo.imaging.formats import OUTPUT_FORMATS
 from image_repo.imaging.render import FITS, GRAVITIES
+from image_repo.web.fields import Text
 
-FORMAT = ma.fields.String(
+FORMAT = Text(
     validate=validate.OneOf([*OUTPUT_FORMATS, "jpg"]),
     metadata={"description": "Output format (default: the service's, webp unless configured)."},
 )
 
 
 class ThumbnailQuerySchema(ma.Schema):
-    size = ma.fields.String(
+    size = Text(
         load_default="thumb",
         validate=validate.Length(min=1, max=32),
         metadata={
@@ -31,7 +32,7 @@ class RenderQuerySchema(ma.Schema):
     height = ma.fields.Integer(
         validate=validate.Range(min=1), metadata={"description": "Height in pixels."}
     )
-    fit = ma.fields.String(
+    fit = Text(
         load_default="contain",
         validate=validate.OneOf(FITS),
         metadata={
@@ -39,7 +40,7 @@ class RenderQuerySchema(ma.Schema):
             "cover: fill the box and crop by gravity; fill: stretch to the box."
         },
     )
-    gravity = ma.fields.String(
+    gravity = Text(
         load_default="center",
         validate=validate.OneOf(list(GRAVITIES)),
         metadata={"description": "Which part survives a cover crop."},
@@ -52,7 +53,7 @@ class RenderQuerySchema(ma.Schema):
         load_default=False,
         metadata={"description": "Allow output bigger than the original (if the operator allows)."},
     )
-    background = ma.fields.String(
+    background = Text(
         validate=validate.Regexp(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"),
         # No example: Swagger UI would send it in place of the configured background.
         metadata={

@@ -3,13 +3,14 @@ from marshmallow import validate
 
 from image_repo.endpoint.keys.schemas import NewKeySchema
 from image_repo.tenancy import MAX_BYTES_QUOTA, MAX_IMAGES_QUOTA
+from image_repo.web.fields import Text
 
 # No quotas: a sample of 0 would be a tenant that may store nothing.
 TENANT_CREATE_EXAMPLE = {"name": "acme"}
 
 
 class TenantCreateSchema(ma.Schema):
-    name = ma.fields.String(
+    name = Text(
         required=True,
         validate=[
             validate.Length(min=1, max=100),
