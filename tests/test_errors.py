@@ -1,5 +1,6 @@
 """Every error is JSON in one envelope, whatever raised it."""
 
+import pytest
 from flask import request
 
 from image_repo.web.api import mark_public
@@ -59,3 +60,36 @@ def test_route_without_declared_access_is_refused(app):
     response = app.test_client().get("/undeclared")
     assert_envelope(response, 403)
     assert "leaked" not in response.get_data(as_text=True)
+
+
+def _image_url(client, tenant) -> str:
+    from images import png_bytes, upload
+
+    return f"/images/{upload(client, tenant.headers(), png_bytes(1)).json['id']}"
+
+
+@pytest.mark.parametrize("depth", [1000, 100_000])
+@pytest.mark.parametrize("opening", ["[", '{"a":'])
+def test_deeply_nested_json_is_400(client, tenant, depth, opening):
+    closing = "]" if opening == "[" else "}"
+    body = opening * depth + "1" + closing * depth
+    for method, url in (("PATCH", _image_url(client, tenant)), ("POST", "/collections")):
+        response = client.open(
+            url, method=method, data=body, content_type="application/json", headers=tenant.headers()
+        )
+        envelope = assert_envelope(response, 400)
+        assert "JSON" in envelope["message"] and "deep" in envelope["message"]
+
+
+@pytest.mark.parametrize("body", ["{nope", '{"title": "a"', "\xff\xfe", "[1,]"])
+def test_malformed_json_is_400_saying_the_body_is_not_json(client, tenant, body):
+    response = client.patch(
+        _image_url(client, tenant),
+        data=body.encode("latin-1"),
+        content_type="application/json",
+        headers=tenant.headers(),
+    )
+    envelope = assert_envelope(response, 400)
+    assert "not valid JSON" in envelope["message"]
+    assert "well-formed" not in envelope["message"]
+    assert envelope["errors"]["json"]

@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import NoReturn
 
 import flask_smorest
+from flask_smorest import abort
 from limits import parse
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
@@ -113,6 +115,23 @@ class ArgumentsParser(FlaskParser):
 
     def load_multipart(self, req, schema):
         return self._makeproxy(CombinedMultiDict([req.form, req.files]), schema)
+
+    def _raw_load_json(self, req):
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError:
+            # Python's decoder gives up near its recursion limit (about 1000 levels).
+            _bad_json("it is nested too deeply")
+
+    def _handle_invalid_json_error(self, error, req, *args, **kwargs):
+        undecodable = error if isinstance(error, UnicodeDecodeError) else error.__cause__
+        if isinstance(undecodable, UnicodeDecodeError):
+            _bad_json(f"it is not UTF-8 (byte {undecodable.start})")
+        _bad_json(f"{error.msg} (line {error.lineno}, column {error.colno})")
+
+
+def _bad_json(reason: str) -> NoReturn:
+    abort(400, message=f"The request body is not valid JSON: {reason}.", errors={"json": [reason]})
 
 
 class Blueprint(flask_smorest.Blueprint):

@@ -102,7 +102,7 @@ def error_payload(error: HTTPException) -> tuple[dict, int, dict]:
         payload["errors"] = data["errors"]
     elif "messages" in data:  # webargs validation errors
         payload["errors"] = data["messages"]
-        if "message" not in data:
+        if "message" not in data and code == 422:
             payload["message"] = VALIDATION_MESSAGE
     headers.update(data.get("headers") or {})
     # Headers the exception itself carries (Allow on 405, WWW-Authenticate on 401, ...).
