@@ -40,6 +40,10 @@ HASH_CHUNK = 1024 * 1024
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 64
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# What a file name may not hold: C0 and C1 controls, DEL, and the bidi controls
+# (embeddings, overrides, isolates and marks), with which "photo\u202egnp.html"
+# shows as "photolmth.png".
+_NOT_IN_FILE_NAMES = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass
@@ -80,15 +84,31 @@ def clean_tags(tags: list[str]) -> list[str]:
 
 
 def safe_filename(name: str | None, extension: str) -> str:
-    """A display name from the client's file name: no path, no control characters."""
+    """A display name from the client's file name: no path, no control or bidi characters."""
     base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    base = _CONTROL.sub("", unicodedata.normalize("NFC", base)).strip().strip(".")
+    base = _NOT_IN_FILE_NAMES.sub("", unicodedata.normalize("NFC", base)).strip().strip(".")
     base = base.replace('"', "'")
     if not base:
         base = f"image.{extension}"
-    while len(base.encode()) > 255:
-        base = base[:-1]
-    return base
+    return _at_most_255_bytes(base)
+
+
+def _at_most_255_bytes(name: str, keep: str = "") -> str:
+    while len((name + keep).encode()) > 255:
+        name = name[:-1]
+    return name + keep
+
+
+def served_filename(filename: str | None, format_name: str) -> str:
+    """The name to serve an original under: its stored name, cleaned again, with an
+    extension of the format it decoded as ("evil.html" holding a PNG is "evil.png"),
+    so that a saved file opens as what it is."""
+    image_format = ACCEPTED_FORMATS[format_name]
+    name = safe_filename(filename, image_format.extension)
+    stem, dot, extension = name.rpartition(".")
+    if dot and stem and image_format.has_extension(extension):
+        return name
+    return _at_most_255_bytes(stem if dot and stem else name, f".{image_format.extension}")
 
 
 def sha256_of(stream: BinaryIO) -> tuple[str, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from images import png_bytes, upload
+from images import jpeg_bytes, png_bytes, upload
 
 
 def test_get_metadata_with_etag(client, tenant):
@@ -165,3 +165,57 @@ def test_get_metadata_answers_if_none_match_with_304(client, tenant):
     fresh = client.get(url, headers={**tenant.headers(), "If-None-Match": etag})
     assert fresh.status_code == 200 and fresh.json["title"] == "changed"
     assert fresh.headers["ETag"] != etag
+
+
+@pytest.mark.parametrize(
+    ("data", "uploaded_as", "served_as"),
+    [
+        (png_bytes(10), "evil.html", "evil.png"),
+        (png_bytes(11), "photo.jpg", "photo.png"),
+        (png_bytes(12), "no-extension", "no-extension.png"),
+        (png_bytes(13), "Holiday.PNG", "Holiday.PNG"),
+        (jpeg_bytes(14), "scan.jpeg", "scan.jpeg"),
+        (jpeg_bytes(15), "page.svg", "page.jpg"),
+    ],
+)
+def test_original_is_served_under_the_extension_of_its_format(
+    client, tenant, data, uploaded_as, served_as
+):
+    image = upload(client, tenant.headers(), data, uploaded_as).json
+    assert image["filename"] == uploaded_as  # the client's name, as given
+    url = f"/images/{image['id']}/file"
+    inline = client.get(url, headers=tenant.headers())
+    assert inline.headers["Content-Disposition"] == f"inline; filename={served_as}"
+    saved = client.get(url, query_string={"download": "true"}, headers=tenant.headers())
+    assert saved.headers["Content-Disposition"] == f"attachment; filename={served_as}"
+
+
+BIDI_AND_CONTROLS = (
+    "\u202e\u202a\u202b\u202c\u202d\u2066\u2067\u2068\u2069\u200e\u200f\u061c\x85\x9b\x07"
+)
+
+
+def test_bidi_and_control_characters_leave_file_names(app, client, tenant):
+    name = "invoice\u202egnp\u2066.\x85h\x9btml"
+    image = upload(client, tenant.headers(), png_bytes(16), name).json
+    assert image["filename"] == "invoicegnp.html"
+    disposition = client.get(f"/images/{image['id']}/file", headers=tenant.headers()).headers[
+        "Content-Disposition"
+    ]
+    assert disposition == "inline; filename=invoicegnp.png"
+
+    # A name stored before this rule is cleaned on the way out too.
+    from sqlalchemy import update
+
+    from image_repo.db.models import Image
+
+    with app.extensions["image_repo"]["engine"].begin() as connection:
+        connection.execute(
+            update(Image)
+            .where(Image.id == image["id"])
+            .values(filename=f"été{BIDI_AND_CONTROLS}gnp.exe")
+        )
+    disposition = client.get(
+        f"/images/{image['id']}/file", query_string={"download": "true"}, headers=tenant.headers()
+    ).headers["Content-Disposition"]
+    assert disposition == "attachment; filename=etegnp.png; filename*=UTF-8''%C3%A9t%C3%A9gnp.png"

@@ -20,20 +20,26 @@ class ImageFormat:
     name: str  # Pillow's format name
     mime_type: str
     extension: str
+    # Other extensions files of this format commonly carry (lower case).
+    aliases: tuple[str, ...] = ()
+
+    def has_extension(self, extension: str) -> bool:
+        extension = extension.lower()
+        return extension == self.extension or extension in self.aliases
 
 
 ACCEPTED_FORMATS: dict[str, ImageFormat] = {
     f.name: f
     for f in (
-        ImageFormat("JPEG", "image/jpeg", "jpg"),
-        ImageFormat("MPO", "image/jpeg", "jpg"),
+        ImageFormat("JPEG", "image/jpeg", "jpg", ("jpeg", "jpe", "jfif")),
+        ImageFormat("MPO", "image/jpeg", "jpg", ("jpeg", "mpo")),
         ImageFormat("PNG", "image/png", "png"),
         ImageFormat("GIF", "image/gif", "gif"),
         ImageFormat("WEBP", "image/webp", "webp"),
         ImageFormat("AVIF", "image/avif", "avif"),
-        ImageFormat("HEIF", "image/heic", "heic"),
-        ImageFormat("TIFF", "image/tiff", "tiff"),
-        ImageFormat("BMP", "image/bmp", "bmp"),
+        ImageFormat("HEIF", "image/heic", "heic", ("heif", "hif")),
+        ImageFormat("TIFF", "image/tiff", "tiff", ("tif",)),
+        ImageFormat("BMP", "image/bmp", "bmp", ("dib",)),
     )
 }
 

@@ -4,7 +4,7 @@ from flask.views import MethodView
 from image_repo import images
 from image_repo.images import ImageFilter
 from image_repo.imaging.limits import DecodeLimits
-from image_repo.ingest import ImageFields, ingest
+from image_repo.ingest import ImageFields, ingest, served_filename
 from image_repo.permissions import IMAGES_DELETE, IMAGES_READ, IMAGES_WRITE
 from image_repo.storage import blob_key
 from image_repo.web.auth import current_principal
@@ -286,7 +286,7 @@ class ImageFile(MethodView):
             size=image.bytes,
             last_modified=image.uploaded_at,
             max_age=86400,
-            download_name=image.filename,
+            download_name=served_filename(image.filename, image.format),
             as_attachment=args["download"],
         )
         if response.status_code in (200, 206, 304):
