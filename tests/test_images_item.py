@@ -219,3 +219,24 @@ def test_bidi_and_control_characters_leave_file_names(app, client, tenant):
         f"/images/{image['id']}/file", query_string={"download": "true"}, headers=tenant.headers()
     ).headers["Content-Disposition"]
     assert disposition == "attachment; filename=etegnp.png; filename*=UTF-8''%C3%A9t%C3%A9gnp.png"
+
+
+UNUSABLE_RANGES = ["bytes=abc", "bytes=5-2", "bytes=0-1,5-6", "items=0-5", "bytes", "bytes=-0"]
+
+
+def test_a_range_that_cannot_be_used_is_ignored(client, tenant):
+    """RFC 9110 14.2: an unparseable Range (or one we do not serve) is ignored: 200, whole."""
+    data = png_bytes(17)
+    image = upload(client, tenant.headers(), data).json
+    for url in (f"/images/{image['id']}/file", f"/images/{image['id']}/thumbnail?size=small"):
+        whole = client.get(url, headers=tenant.headers())
+        for value in UNUSABLE_RANGES:
+            response = client.get(url, headers={**tenant.headers(), "Range": value})
+            assert response.status_code == 200, (url, value)
+            assert response.data == whole.data
+            assert "Content-Range" not in response.headers
+    # A satisfiable single range is still served, an unsatisfiable one still 416.
+    url = f"/images/{image['id']}/file"
+    assert client.get(url, headers={**tenant.headers(), "Range": "bytes=0-3"}).status_code == 206
+    beyond = client.get(url, headers={**tenant.headers(), "Range": f"bytes={len(data)}-"})
+    assert beyond.status_code == 416

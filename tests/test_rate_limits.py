@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 from conftest import TEST_REDIS_URL, create_tenant, make_app, needs_redis
-from images import png_bytes
+from images import jpeg_bytes, png_bytes, upload
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
@@ -155,3 +155,21 @@ def test_gunicorn_workers_share_one_budget_without_redis(tmp_path):
     assert writes.count(201) == 10 and writes.count(429) == 20
     assert sorted(set(reads)) == [200, 429], reads
     assert reads.count(200) == 30 and reads.count(429) == 60
+
+
+def test_retry_after_comes_only_with_429(limited_app):
+    tenant = create_tenant(limited_app)
+    client = limited_app.test_client()
+    headers = {"X-API-Key": tenant.admin_key}
+    image = upload(client, headers, jpeg_bytes(1, (64, 48))).json  # spends a write
+    thumbnail = f"/images/{image['id']}/thumbnail?size=small"
+    answers = [client.get(thumbnail, headers=headers) for _ in range(3)]
+    # The last of these came from the rendition front, which must agree.
+    assert limited_app.extensions["image_repo"]["rendition_front"].served >= 1
+    answers.append(client.post("/collections", json={"name": "c"}, headers=headers))
+    for response in answers:
+        assert response.status_code in (200, 201)
+        assert response.headers["X-RateLimit-Remaining"]
+        assert "Retry-After" not in response.headers
+    refused = client.get(thumbnail, headers=headers)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0

@@ -67,6 +67,9 @@ def test_images_live_in_the_bucket(s3_config, s3_endpoint):
         client.get(url, headers={**tenant.headers(), "Range": f"bytes={len(data)}-"}).status_code
         == 416
     )
+    for unusable in ("bytes=abc", "bytes=0-1,5-6", "items=0-5"):  # ignored: the whole file
+        ignored = client.get(url, headers={**tenant.headers(), "Range": unusable})
+        assert ignored.status_code == 200 and ignored.data == data, unusable
     assert (
         client.get(
             url, headers={**tenant.headers(), "If-None-Match": whole.headers["ETag"]}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from functools import partial
 
 from flask import Flask, current_app, g, request
@@ -123,7 +122,6 @@ def spend_read_budget(app: Flask, key_id: str) -> list[tuple[str, str]] | None:
         ("X-RateLimit-Limit", str(shown.amount)),
         ("X-RateLimit-Remaining", str(remaining)),
         ("X-RateLimit-Reset", str(reset_at)),
-        ("Retry-After", str(int(reset_at - time.time()))),
     ]
 
 
@@ -178,6 +176,14 @@ def _only_for_keys(app: Flask, limiter: Limiter) -> None:
 
 def _keyed_only(hook):
     def run(response):
-        return hook(response) if g.get("principal") is not None else response
+        if g.get("principal") is None:
+            return response
+        had_retry_after = "Retry-After" in response.headers
+        response = hook(response)
+        # flask-limiter sends Retry-After with every answer; it belongs on a
+        # refusal (RFC 9110 10.2.3), so keep it on 429 and where the app set it.
+        if response.status_code != 429 and not had_retry_after:
+            response.headers.pop("Retry-After", None)
+        return response
 
     return run

@@ -9,7 +9,7 @@ from urllib.parse import quote
 from flask import current_app, redirect, request, send_file
 from flask_smorest import abort
 from werkzeug.datastructures import ContentRange
-from werkzeug.http import dump_options_header
+from werkzeug.http import dump_options_header, parse_range_header
 from werkzeug.wsgi import wrap_file
 
 from ..storage import BlobNotFound, BlobStore, StorageError
@@ -30,6 +30,7 @@ def send_blob(
     as_attachment: bool = False,
 ):
     """A response with the blob under ``key`` (conditional GET and Range included)."""
+    _ignore_unusable_range()
     path = store.local_path(key)
     try:
         if path is not None:
@@ -62,6 +63,24 @@ def send_blob(
         last_modified=last_modified,
         max_age=max_age,
     )
+
+
+def _ignore_unusable_range() -> None:
+    """Forget a Range header we will not serve, so the answer is 200 with the whole body.
+
+    RFC 9110 14.2: a server ignores a Range it cannot parse or whose unit it
+    does not know, and may ignore any other. We serve one byte range; a
+    malformed header, another unit or several ranges are ignored rather than
+    answered 416 (as werkzeug would). 416 stays for a single range that lies
+    beyond the end.
+    """
+    value = request.environ.get("HTTP_RANGE")
+    if value is None:
+        return
+    parsed = parse_range_header(value)
+    if parsed is None or parsed.units != "bytes" or len(parsed.ranges) != 1:
+        del request.environ["HTTP_RANGE"]
+        request.__dict__.pop("range", None)  # werkzeug caches the parsed header
 
 
 def _presigned_redirects(store: BlobStore) -> bool:
