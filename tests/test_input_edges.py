@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 
 import pytest
 from images import png_bytes, upload
@@ -168,3 +170,42 @@ def test_every_text_input_is_checked_by_the_shared_field(app):
                     where = f"{endpoint} {method} {parameter['in']} {name}"
                     (checked if isinstance(field, Text) else plain).append(where)
     assert checked and not plain
+
+
+FAKE_IDS = {
+    "image_id": "img_" + "a" * 20,
+    "collection_id": "col_" + "a" * 20,
+    "key_id": "key_" + "a" * 20,
+}
+
+
+def test_every_operation_refuses_an_unknown_query_parameter(app, client, tenant):
+    spec = json.loads(client.get("/openapi.json").data)
+    checked = []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method not in ("get", "put", "post", "patch", "delete"):
+                continue
+            url = re.sub(r"{(\w+)}", lambda m: FAKE_IDS[m.group(1)], path)
+            credential = OPERATOR if path.startswith("/tenants") else tenant.admin_key
+            response = client.open(
+                url,
+                method=method.upper(),
+                query_string={"limt": "5"},
+                headers={"X-API-Key": credential},
+            )
+            where = f"{method.upper()} {path}"
+            assert response.status_code == 422, (where, response.status_code, response.json)
+            assert response.json["errors"]["query"] == {"limt": ["Unknown field."]}, where
+            assert "422" in operation["responses"], where
+            checked.append(operation["operationId"])
+    assert {"listImages", "getImage", "deleteImage", "getLiveness", "getMetrics"} <= set(checked)
+
+
+def test_known_query_parameters_still_work_and_misspelt_ones_name_themselves(client, tenant):
+    for i in range(3):
+        upload(client, tenant.headers(), png_bytes(30 + i))
+    assert len(client.get("/images?limit=2", headers=tenant.headers()).json["items"]) == 2
+    refused = client.get("/images?limt=2&tga=x", headers=tenant.headers())
+    assert refused.status_code == 422
+    assert set(refused.json["errors"]["query"]) == {"limt", "tga"}

@@ -273,3 +273,15 @@ def test_front_sends_the_file_through_gunicorn(tmp_path):
     ]
     assert [line["status"] for line in logged] == [200, 200, 200]
     assert key not in log_path.read_text()
+
+
+def test_front_leaves_unknown_query_parameters_to_the_full_stack(served_image):
+    app, client, _, headers, _, url = served_image
+    front = _front(app)
+    assert client.get(url, headers=headers).status_code == 200
+    served = front.served
+    for _ in range(2):  # the full stack refuses it, so the front never learns it
+        misspelt = client.get(f"{url}&widht=10", headers=headers)
+        assert misspelt.status_code == 422
+        assert misspelt.json["errors"]["query"] == {"widht": ["Unknown field."]}
+    assert front.served == served

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import wraps
 from http import HTTPStatus
 from typing import NoReturn
 
 import flask_smorest
+from flask import request
 from flask_smorest import abort
 from limits import parse
 from webargs.flaskparser import FlaskParser
@@ -112,6 +114,14 @@ class ArgumentsParser(FlaskParser):
     """
 
     __location_map__ = {**FlaskParser.__location_map__, "multipart": "load_multipart"}
+    # webargs ignores unknown query parameters by default, so a misspelt
+    # `limt=5` went unnoticed; None lets the schema decide, and marshmallow
+    # raises on unknown fields (422 naming them), as for JSON bodies.
+    DEFAULT_UNKNOWN_BY_LOCATION = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": None,
+        "querystring": None,
+    }
 
     def load_multipart(self, req, schema):
         return self._makeproxy(CombinedMultiDict([req.form, req.files]), schema)
@@ -157,7 +167,9 @@ class Blueprint(flask_smorest.Blueprint):
         what it says then: a message, an ``ErrorExample``, or several when a
         status has more than one cause. A bare status shows werkzeug's wording.
         401, 403 and 429 follow from the access; 422 for bad arguments is
-        documented by ``arguments`` (give its example here).
+        documented by ``arguments`` (give its example here). An operation
+        without query parameters refuses any with 422, as one with a query
+        schema refuses those it does not know.
         """
         access = Access(permission, operation_id, public_when)
         declared = dict(errors) if isinstance(errors, Mapping) else dict.fromkeys(errors)
@@ -174,6 +186,9 @@ class Blueprint(flask_smorest.Blueprint):
             # The statuses `arguments` documents (422), shown with webargs' wording.
             for code in getattr(func, "_apidoc", {}).get("arguments", {}).get("responses", {}):
                 responses[code] = _error_response(code, [ErrorExample(VALIDATION_MESSAGE)])
+            if not _reads_query(func):
+                func = _refuse_query(func)
+                responses.setdefault(422, NO_QUERY_PARAMETERS)
             for code, given in declared.items():
                 responses[code] = _error_response(code, _examples(code, given))
             doc = {**manual_doc, "responses": dict(sorted(responses.items()))}
@@ -266,3 +281,34 @@ def _error_response(
     if headers:
         response["headers"] = headers
     return response
+
+
+# What an operation without query parameters answers to one (as others answer
+# a parameter they do not know): `errors.query` names it.
+NO_QUERY_PARAMETERS = _error_response(
+    422,
+    [ErrorExample(VALIDATION_MESSAGE)],
+    description="A query parameter, which this operation takes none of: `errors.query` names it.",
+)
+
+
+def _reads_query(func: Callable) -> bool:
+    parameters = getattr(func, "_apidoc", {}).get("arguments", {}).get("parameters", [])
+    return any(parameter["in"] == "query" for parameter in parameters)
+
+
+def _refuse_query(func: Callable) -> Callable:
+    """For an operation without query parameters: any parameter is unknown (422),
+    as an operation with a query schema answers one it does not know."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        if request.args:
+            abort(
+                422,
+                message=VALIDATION_MESSAGE,
+                errors={"query": {name: ["Unknown field."] for name in request.args}},
+            )
+        return func(*args, **kwargs)
+
+    return wrapper
