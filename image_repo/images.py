@@ -84,8 +84,8 @@ def _filtered(query: Select, tenant_id: str, f: ImageFilter) -> Select:
                 CollectionImage.image_id == Image.id,
             )
         )
-    if f.format:
-        query = query.where(Image.format == f.format)
+    if f.format:  # Pillow's name, in any case
+        query = query.where(Image.format == f.format.upper())
     if f.taken_after:
         query = query.where(Image.taken_at >= f.taken_after)
     if f.taken_before:

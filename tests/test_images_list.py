@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
+import pytest
 from corpus import corpus_path
 from images import png_bytes, upload
+from PIL import Image
 
 
 def upload_many(client, headers, count, **fields):
@@ -95,7 +99,8 @@ def test_filters(client, tenant):
     for bad in (
         {"format": "SVG"},
         {"sha256": "abc"},
-        {"taken_after": "2020-01-01"},
+        {"taken_after": "2020-13-01"},
+        {"taken_after": "yesterday"},
         {"sort": "size"},
     ):
         assert client.get("/images", query_string=bad, headers=headers).status_code == 422, bad
@@ -133,3 +138,86 @@ def test_timeline_counts(client, tenant):
         ).status_code
         == 422
     )
+
+
+def gif_bytes() -> bytes:
+    out = io.BytesIO()
+    Image.new("P", (8, 8), 3).save(out, "GIF")
+    return out.getvalue()
+
+
+def test_format_filter_takes_either_case(client, tenant):
+    headers = tenant.headers()
+    png = upload(client, headers, png_bytes(1)).json
+    gif = upload(client, headers, gif_bytes(), "a.gif").json
+    assert gif["format"] == "GIF"  # the metadata keeps Pillow's name
+    for value, expected in (("gif", gif), ("GIF", gif), ("Gif", gif), ("png", png)):
+        response = client.get("/images", query_string={"format": value}, headers=headers)
+        assert response.status_code == 200, (value, response.json)
+        assert [i["id"] for i in response.json["items"]] == [expected["id"]], value
+    # One spelling published for every format parameter: lower case.
+    spec = client.get("/openapi.json").json
+    for path, name in (
+        ("/images", "format"),
+        ("/images/{image_id}/render", "format"),
+        ("/images/{image_id}/thumbnail", "format"),
+        ("/collections/{collection_id}/images", "format"),
+    ):
+        (parameter,) = [p for p in spec["paths"][path]["get"]["parameters"] if p["name"] == name]
+        enum = parameter["schema"]["enum"]
+        assert enum == [value.lower() for value in enum] and "avif" in enum, path
+
+
+@pytest.mark.parametrize("endpoint", ["render", "thumbnail"])
+def test_output_format_takes_either_case(client, tenant, endpoint):
+    image = upload(client, tenant.headers(), png_bytes(2, (64, 48))).json
+    for value, mime_type in (("WEBP", "image/webp"), ("Png", "image/png"), ("JPG", "image/jpeg")):
+        response = client.get(
+            f"/images/{image['id']}/{endpoint}",
+            query_string={"format": value, **({"width": 32} if endpoint == "render" else {})},
+            headers=tenant.headers(),
+        )
+        assert response.status_code == 200, (value, response.json)
+        assert response.mimetype == mime_type
+
+
+def test_time_filters_take_dates_and_times_without_offset(client, tenant):
+    """A date means midnight UTC at its start; a time without offset is UTC; the
+    `_after` bound is included, the `_before` bound is not (so a day is after=D&before=D+1)."""
+    headers = tenant.headers()
+    taken = {
+        "april": "2024-04-30T23:59:59+00:00",
+        "may_first": "2024-05-01T00:00:00+00:00",
+        "may_last": "2024-05-31T23:59:59+00:00",
+        "june": "2024-06-01T00:00:00+00:00",
+        # 2024-05-01 01:00 in Paris is still April in UTC.
+        "paris": "2024-05-01T01:00:00+02:00",
+    }
+    ids = {
+        name: upload(client, headers, png_bytes(10 + i), taken_at=moment).json["id"]
+        for i, (name, moment) in enumerate(taken.items())
+    }
+
+    def found(**params):
+        response = client.get("/images", query_string=params, headers=headers)
+        assert response.status_code == 200, (params, response.json)
+        return {
+            name
+            for name, image_id in ids.items()
+            if image_id in {item["id"] for item in response.json["items"]}
+        }
+
+    may = {"may_first", "may_last"}
+    assert found(taken_after="2024-05-01", taken_before="2024-06-01") == may
+    assert found(taken_after="2024-05-01T00:00:00", taken_before="2024-06-01T00:00") == may
+    assert found(taken_after="2024-05-01T02:00:00+02:00", taken_before="2024-06-01") == may
+    assert found(taken_before="2024-05-01") == {"april", "paris"}
+    assert found(taken_after="2024-06-01") == {"june"}
+    everything = set(taken)
+    assert found(uploaded_after="2000-01-01", uploaded_before="9999-12-31") == everything
+    assert found(uploaded_before="2000-01-01T00:00:00") == set()
+    spec = client.get("/openapi.json").json
+    (parameter,) = [
+        p for p in spec["paths"]["/images"]["get"]["parameters"] if p["name"] == "taken_before"
+    ]
+    assert "midnight UTC" in parameter["description"]

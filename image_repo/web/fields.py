@@ -6,6 +6,7 @@ import re
 from datetime import UTC
 
 import marshmallow as ma
+from marshmallow import validate
 
 # C0 controls but tab and line feed, DEL, C1 controls, and UTF-16 surrogates
 # (a JSON "\ud800" alone is no character: no database can store it).
@@ -49,3 +50,35 @@ class UTCDateTime(ma.fields.AwareDateTime):
         except OverflowError as exc:
             raise ma.ValidationError("Not a time that exists in UTC (year 1 to 9999).") from exc
         return moment
+
+
+class TimeBound(UTCDateTime):
+    """One end of a time filter: an ISO-8601 time, or a date, read in UTC.
+
+    A date means midnight UTC at its start and a time without an offset is
+    UTC. Filters include their ``_after`` bound and exclude their ``_before``
+    bound, so ``after=2024-05-01&before=2024-06-01`` is exactly May (UTC).
+    """
+
+    READING = (
+        "An ISO-8601 time, or a date: a date (`2024-05-01`) means midnight UTC at its "
+        "start, and a time without an offset is UTC."
+    )
+
+    def __init__(self, description: str, **kwargs) -> None:
+        super().__init__(
+            default_timezone=UTC,
+            metadata={"description": f"{description} {self.READING}"},
+            **kwargs,
+        )
+
+
+class Choice(Text):
+    """One of a few names, in any case: read as lower case and published so."""
+
+    def __init__(self, choices, **kwargs) -> None:
+        self.choices = [choice.lower() for choice in choices]
+        super().__init__(validate=validate.OneOf(self.choices), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).lower()

@@ -4,7 +4,7 @@ from marshmallow import validate
 
 from image_repo.imaging.formats import ACCEPTED_FORMATS
 from image_repo.ingest import MAX_TAG_LENGTH, MAX_TAGS
-from image_repo.web.fields import Text, UTCDateTime
+from image_repo.web.fields import Choice, Text, TimeBound, UTCDateTime
 
 IMAGE_ID = {"description": "Opaque id of the image.", "example": "img_k3j5h6g7f2d4s5a6q2w3"}
 SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="A SHA-256 is 64 lower-case hex digits.")
@@ -191,11 +191,16 @@ class PageQuerySchema(ma.Schema):
 
 class ImageListQuerySchema(PageQuerySchema):
     tag = Text(validate=validate.Length(min=1, max=MAX_TAG_LENGTH))
-    format = Text(validate=validate.OneOf(sorted(ACCEPTED_FORMATS)))
-    taken_after = UTCDateTime(metadata={"description": "Taken at or after."})
-    taken_before = UTCDateTime(metadata={"description": "Taken before."})
-    uploaded_after = UTCDateTime()
-    uploaded_before = UTCDateTime()
+    format = Choice(
+        sorted(ACCEPTED_FORMATS),
+        metadata={"description": "Only images of this format (any case: `gif` or `GIF`)."},
+    )
+    taken_after = TimeBound("Taken at or after this time.")
+    taken_before = TimeBound(
+        "Taken before this time (not included: `taken_before=2024-06-01` ends with May)."
+    )
+    uploaded_after = TimeBound("Uploaded at or after this time.")
+    uploaded_before = TimeBound("Uploaded before this time (not included).")
     q = Text(
         validate=validate.Length(min=1, max=200),
         metadata={"description": "Text to find in the title or file name (case-insensitive)."},

@@ -4,11 +4,13 @@ from marshmallow import validate
 from image_repo.endpoint.images.schemas import ImageSchema
 from image_repo.imaging.formats import OUTPUT_FORMATS
 from image_repo.imaging.render import FITS, GRAVITIES
-from image_repo.web.fields import Text
+from image_repo.web.fields import Choice, Text
 
-FORMAT = Text(
-    validate=validate.OneOf([*OUTPUT_FORMATS, "jpg"]),
-    metadata={"description": "Output format (default: the service's, webp unless configured)."},
+FORMAT = Choice(
+    [*OUTPUT_FORMATS, "jpg"],
+    metadata={
+        "description": "Output format, any case (default: the service's, webp unless configured)."
+    },
 )
 
 
