@@ -11,6 +11,12 @@ from marshmallow import validate
 # C0 controls but tab and line feed, DEL, C1 controls, and UTF-16 surrogates
 # (a JSON "\ud800" alone is no character: no database can store it).
 _REFUSED_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# The same rule for the spec, before CR becomes LF; surrogates are left out, as
+# a JSON Schema pattern sees a string's characters, never half of one.
+REFUSED_IN_TEXT_SCHEMA = {
+    "type": "string",  # so that null, where allowed, is not refused
+    "pattern": "[\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]",
+}
 
 
 class Text(ma.fields.String):
@@ -18,13 +24,22 @@ class Text(ma.fields.String):
 
     Tab and line breaks are kept (CRLF and CR, as HTML forms send them,
     become LF); any other control character is refused (422 naming the
-    field), NUL included, which PostgreSQL cannot store.
+    field), NUL included, which PostgreSQL cannot store. The spec states
+    the rule as ``not: {pattern: ...}`` (a ``pattern`` of its own would make
+    Swagger UI fill forms with text generated from it).
     """
 
     default_error_messages = {
         "control": "Control characters other than tab and line feed are not allowed "
         "(found U+{code:04X} at position {position})."
     }
+    # Whether the spec shows the rule (an enum says all there is to say).
+    publish_rule = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        if self.publish_rule:
+            kwargs["metadata"] = {"not": REFUSED_IN_TEXT_SCHEMA, **kwargs.get("metadata", {})}
+        super().__init__(*args, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -34,6 +49,14 @@ class Text(ma.fields.String):
         if found:
             raise self.make_error("control", code=ord(found.group()), position=found.start())
         return text
+
+
+class FormText(Text):
+    """Text in a multipart form: the same rule, kept out of the spec, as
+    schemathesis (4.32) cannot judge a ``not`` against a form that holds a
+    file (``ValueError: Unsupported type: 'Binary'``)."""
+
+    publish_rule = False
 
 
 class UTCDateTime(ma.fields.AwareDateTime):
@@ -75,6 +98,8 @@ class TimeBound(UTCDateTime):
 
 class Choice(Text):
     """One of a few names, in any case: read as lower case and published so."""
+
+    publish_rule = False
 
     def __init__(self, choices, **kwargs) -> None:
         self.choices = [choice.lower() for choice in choices]

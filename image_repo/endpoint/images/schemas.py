@@ -4,7 +4,7 @@ from marshmallow import validate
 
 from image_repo.imaging.formats import ACCEPTED_FORMATS
 from image_repo.ingest import MAX_TAG_LENGTH, MAX_TAGS
-from image_repo.web.fields import Choice, Text, TimeBound, UTCDateTime
+from image_repo.web.fields import Choice, FormText, Text, TimeBound, UTCDateTime
 
 IMAGE_ID = {"description": "Opaque id of the image.", "example": "img_k3j5h6g7f2d4s5a6q2w3"}
 SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="A SHA-256 is 64 lower-case hex digits.")
@@ -30,9 +30,13 @@ class TagsField(ma.fields.List):
     ``item_max`` bounds one value: a form value may hold several tags.
     """
 
-    def __init__(self, item_max: int = MAX_TAG_LENGTH, *, metadata: dict, **kwargs):
+    def __init__(
+        self, item_max: int = MAX_TAG_LENGTH, *, metadata: dict, form: bool = False, **kwargs
+    ):
         super().__init__(
-            Text(validate=[validate.Length(min=1, max=item_max), PRINTABLE]),
+            (FormText if form else Text)(
+                validate=[validate.Length(min=1, max=item_max), PRINTABLE]
+            ),
             validate=validate.Length(max=MAX_TAGS),
             metadata=metadata,
             **kwargs,
@@ -66,11 +70,11 @@ class ImageUploadSchema(DropEmptyFormFields, ma.Schema):
             "description": "The image file: JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF, BMP or MPO."
         },
     )
-    title = Text(
+    title = FormText(
         validate=validate.Length(max=200),
         metadata={"description": "Title (up to 200 characters); empty: none.", **EMPTY_FORM_FIELD},
     )
-    description = Text(
+    description = FormText(
         validate=validate.Length(max=5000),
         metadata={
             "description": "Free text (up to 5000 characters); empty: none.",
@@ -80,6 +84,7 @@ class ImageUploadSchema(DropEmptyFormFields, ma.Schema):
     tags = TagsField(
         item_max=MAX_TAGS * (MAX_TAG_LENGTH + 1),
         metadata={"description": f"{TAGS_DESCRIPTION} Empty: none.", "examples": [[]]},
+        form=True,
     )
     taken_at = UTCDateTime(
         metadata={
