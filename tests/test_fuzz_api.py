@@ -109,8 +109,9 @@ SEMANTIC_REFUSALS = {
     "createKey": ["422"],
     # The file is judged by decoding it: not an image 415, broken 422, too big 413.
     "uploadImage": ["413", "415", "422"],
-    # Conditional requests: a stale If-Match, an unsatisfiable Range.
-    "updateImage": ["412"],
+    # Conditional requests: a stale If-Match, an unsatisfiable Range. A capture
+    # time must exist in UTC, which no format says: 0001-01-01T00:30:00+23:59 is 422.
+    "updateImage": ["412", "422"],
     "updateCollection": ["412"],
     "getImageFile": ["416"],
 }
