@@ -57,7 +57,8 @@ ORIGINAL_RESPONSES = binary_responses(
         "Last-Modified": {"schema": {"type": "string"}},
         "Content-Disposition": {
             "schema": {"type": "string"},
-            "description": "The uploaded file name; `attachment` with `download=true`.",
+            "description": "The uploaded file name with the extension of the image's format "
+            "(`evil.html` holding a PNG is `evil.png`); `attachment` with `download=true`.",
         },
     },
 )
@@ -105,7 +106,9 @@ class FileRequestHeaders(IfNoneMatchHeader):
         data_key="Range",
         load_default=None,
         metadata={
-            "description": "A byte range, e.g. `bytes=0-1023` (206; 416 when unsatisfiable)."
+            "description": "A byte range, e.g. `bytes=0-1023` (206; 416 when it lies beyond "
+            "the end). A Range that cannot be used (malformed, another unit, several ranges) "
+            "is ignored: 200 with the whole body."
         },
     )
 
