@@ -1,3 +1,3 @@
-from .cli import main
+from image_repo.cli import main
 
 main()

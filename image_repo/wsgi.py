@@ -3,6 +3,6 @@
 ``gunicorn -c python:image_repo.gunicorn_conf image_repo.wsgi:app``
 """
 
-from .app_factory import create_app
+from image_repo.http.app import create_app
 
 app = create_app()

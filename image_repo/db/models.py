@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from .types import UTCDateTime, utcnow
+from image_repo.db.types import UTCDateTime, utcnow
 
 
 class Base(DeclarativeBase):

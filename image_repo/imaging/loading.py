@@ -35,8 +35,8 @@ from __future__ import annotations
 
 from PIL import Image, ImageFile
 
-from .limits import Deadline
-from .survey import Survey
+from image_repo.imaging.limits import Deadline
+from image_repo.imaging.survey import Survey
 
 # What Pillow asks for per read as well.
 CHUNK = 64 * 1024

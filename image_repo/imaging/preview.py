@@ -23,7 +23,7 @@ import io
 
 from PIL import ExifTags, Image
 
-from . import dct
+from image_repo.imaging import dct
 
 # Long edge of a preview. With the renderer's 2x oversampling it serves
 # renditions up to half this on their long edge: the small, thumb and medium

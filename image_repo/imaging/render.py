@@ -47,10 +47,10 @@ from typing import BinaryIO
 
 from PIL import ExifTags, Image, ImageChops, ImageCms, ImageSequence
 
-from . import dct, loading, preview
-from .formats import OUTPUT_FORMATS, PILLOW_FORMATS
-from .limits import DEFAULT_LIMITS, Deadline, DeadlineReader, DecodeLimits
-from .survey import Survey, check_decoded_pixels, check_frames, survey
+from image_repo.imaging import dct, loading, preview
+from image_repo.imaging.formats import OUTPUT_FORMATS, PILLOW_FORMATS
+from image_repo.imaging.limits import DEFAULT_LIMITS, Deadline, DeadlineReader, DecodeLimits
+from image_repo.imaging.survey import Survey, check_decoded_pixels, check_frames, survey
 
 log = logging.getLogger(__name__)
 

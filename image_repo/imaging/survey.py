@@ -25,7 +25,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from .limits import Deadline, DecodeLimits, LimitExceeded, too_many_frames
+from image_repo.imaging.limits import Deadline, DecodeLimits, LimitExceeded, too_many_frames
 
 # How much of the file one read brings in: walks move through a window.
 _WINDOW = 1 << 20

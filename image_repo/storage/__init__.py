@@ -1,6 +1,6 @@
 """Blob storage for image bytes: the BlobStore interface and its backends."""
 
-from .base import (
+from image_repo.storage.base import (
     BlobNotFound,
     BlobStore,
     InvalidKey,
@@ -12,7 +12,7 @@ from .base import (
     rendition_prefix,
     validate_key,
 )
-from .local import LocalBlobStore
+from image_repo.storage.local import LocalBlobStore
 
 __all__ = [
     "BlobNotFound",
@@ -34,7 +34,7 @@ def __getattr__(name: str):
     # The S3 backend imports boto3, slow to load and useless to a one-box
     # install: it is loaded on first use of the name only.
     if name == "S3BlobStore":
-        from .s3 import S3BlobStore
+        from image_repo.storage.s3 import S3BlobStore
 
         return S3BlobStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from .base import (
+from image_repo.storage.base import (
     CHUNK_SIZE,
     BlobNotFound,
     BlobStore,

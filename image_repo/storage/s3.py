@@ -22,7 +22,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .base import (
+from image_repo.storage.base import (
     CHUNK_SIZE,
     BlobNotFound,
     BlobStore,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Flask, request
 
 # The same constant the service answers with, so both bodies match byte for byte.
-from image_repo.endpoint.landing.models import SERVICE_INFO
+from image_repo.http.landing.models import SERVICE_INFO
 
 app = Flask(__name__)
 

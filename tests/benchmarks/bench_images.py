@@ -51,10 +51,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import create_tenant, make_app
-from corpus import corpus_path
-from live_server import cli, gunicorn_server
 from sqlalchemy import event, select
+
+from tests.conftest import create_tenant, make_app
+from tests.support.corpus import corpus_path
+from tests.support.live_server import cli, gunicorn_server
 
 from .harness import environment_info, write_results
 from .image_fixtures import (
@@ -166,8 +167,8 @@ def test_ingest_vs_decode(bench_settings, tmp_path):
     from werkzeug.datastructures import FileStorage
     from werkzeug.test import encode_multipart
 
-    from image_repo.ingest import ImageFields, ingest
-    from image_repo.web.storage import blob_store_of
+    from image_repo.domain.ingest import ImageFields, ingest
+    from image_repo.http.storage import blob_store_of
 
     rounds = _env_int("BENCH_INGEST_ROUNDS", 15)
     width, height = INGEST_SIZE
@@ -332,8 +333,8 @@ def _p90_ms(samples: list[float]) -> float:
 
 def test_list_page_at_depth(bench_settings, tmp_path):
     from image_repo.db.models import Image
-    from image_repo.images import ImageFilter, list_images
-    from image_repo.web.paging import encode_cursor
+    from image_repo.domain.images import ImageFilter, list_images
+    from image_repo.http.paging import encode_cursor
 
     rows = _env_int("BENCH_LIST_ROWS", 1_000_000)
     depth = _env_int("BENCH_LIST_DEPTH", 100_000)
@@ -528,7 +529,7 @@ step, path, max_pixels = sys.argv[1], sys.argv[2], int(sys.argv[3])
 from PIL import Image
 from image_repo.imaging.probe import probe
 Image.MAX_IMAGE_PIXELS = max_pixels
-import image_repo.ingest
+import image_repo.domain.ingest
 
 def kib(field):
     for line in Path("/proc/self/status").read_text().splitlines():

@@ -10,7 +10,8 @@ and never fails on it.
 from __future__ import annotations
 
 import requests
-from live_server import gunicorn_server
+
+from tests.support.live_server import gunicorn_server
 
 from .harness import (
     alternate,

@@ -76,7 +76,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from live_server import gunicorn_server
+
+from tests.support.live_server import gunicorn_server
 
 from .harness import (
     alternate,

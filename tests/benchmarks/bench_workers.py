@@ -71,8 +71,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from corpus import CORPUS_DIR
-from live_server import gunicorn_server
+
+from tests.support.corpus import CORPUS_DIR
+from tests.support.live_server import gunicorn_server
 
 from .harness import environment_info, write_results
 from .workers_support import (

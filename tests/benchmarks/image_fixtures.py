@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from corpus import corpus_path
+from tests.support.corpus import corpus_path
 
 SOURCE_PHOTO = corpus_path("orientation/Landscape_1.jpg")
 
@@ -163,7 +163,7 @@ def fill_images(
     from sqlalchemy import insert
 
     from image_repo.db.models import Image, ImageTag
-    from image_repo.ids import new_id
+    from image_repo.domain.ids import new_id
 
     ids = [new_id("img") for _ in range(count)]
     images, tags = insert(Image.__table__), insert(ImageTag.__table__)

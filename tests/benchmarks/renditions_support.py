@@ -386,8 +386,8 @@ def _load_main(opts: argparse.Namespace) -> None:
 
 
 def prepare_service(env: Mapping[str, str]) -> str:
-    """Migrate, create a tenant and an editor key (like tests/test_images_live.py); the key."""
-    from live_server import cli  # tests/ is on the path only under pytest
+    """Migrate, create a tenant and an editor key (like tests/e2e/test_images_live.py); the key."""
+    from tests.support.live_server import cli  # tests/ is on the path only under pytest
 
     cli(env, "db", "upgrade")
     cli(env, "tenants", "create", "bench")
@@ -508,7 +508,8 @@ def thumbor_server(
 ) -> Iterator[str]:
     """Run thumbor on a free loopback port with ``--processes``; yield its base URL."""
     import requests
-    from live_server import free_port
+
+    from tests.support.live_server import free_port
 
     port = free_port()
     conf = workdir / f"{name}.conf"
@@ -667,7 +668,7 @@ def profile_in_subprocess(
 
 
 def _profile_main(opts: argparse.Namespace) -> None:
-    from image_repo.app_factory import create_app
+    from image_repo.http.app import create_app
 
     headers = {
         name.strip(): value.strip() for name, value in (h.split(":", 1) for h in opts.header)

@@ -121,8 +121,10 @@ def multipart(data: bytes, filename: str) -> tuple[bytes, str]:
 
 
 def prepare_service(env: Mapping[str, str]) -> str:
-    """Migrate and create a tenant; its admin key (like tests/test_images_live.py, one call less)."""
-    from live_server import cli  # tests/ is on the path only under pytest (not in the driver)
+    """Migrate and create a tenant; its admin key (like tests/e2e/test_images_live.py, one call less)."""
+    from tests.support.live_server import (
+        cli,  # tests/ is on the path only under pytest (not in the driver)
+    )
 
     cli(env, "db", "upgrade")
     return json.loads(cli(env, "tenants", "create", "bench", "--json"))["api_key"]

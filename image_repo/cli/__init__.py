@@ -1,0 +1,590 @@
+"""The ``image-repo`` command line (also ``python -m image_repo``).
+
+Built on Flask's CLI: every command runs with an application made by
+``create_app`` from the environment, and commands that extensions register
+(``openapi write``) come along. ``register_commands`` puts ours on each app,
+so Flask's test runner sees them too. With ``--json`` a command prints one
+JSON object; commands that create a key put its secret in ``api_key`` and
+its id in ``key_id``.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import json
+import re
+import socket
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, FlaskGroup, routes_command, with_appcontext
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+from werkzeug.serving import (
+    WSGIRequestHandler,
+    get_sockaddr,
+    make_server,
+    select_address_family,
+)
+
+from image_repo.cli.wording import counted
+from image_repo.client.importer import import_command
+from image_repo.config import ConfigError, default_data_dir
+from image_repo.db import migrate
+from image_repo.db.engine import sqlite_path
+from image_repo.domain import maintenance, tenancy
+from image_repo.domain.errors import DomainError
+from image_repo.imaging.limits import DecodeLimits
+
+DURATION = re.compile(r"^(\d+)([smhdw])$")
+DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _app() -> Flask:
+    return current_app._get_current_object()  # type: ignore[attr-defined]
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    session = _app().extensions["image_repo"]["session_factory"]()
+    try:
+        yield session
+        session.commit()
+    except DomainError as exc:
+        session.rollback()
+        raise click.ClickException(exc.message) from exc
+    finally:
+        session.close()
+
+
+def _groups() -> frozenset[str]:
+    return frozenset(_app().extensions["image_repo"]["group_permissions"])
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _key_dict(key) -> dict:
+    return {
+        "key_id": key.id,
+        "tenant_id": key.tenant_id,
+        "name": key.name,
+        "group": key.group,
+        "created_at": _iso(key.created_at),
+        "expires_at": _iso(key.expires_at),
+        "last_used_at": _iso(key.last_used_at),
+        "revoked_at": _iso(key.revoked_at),
+    }
+
+
+def _tenant_dict(tenant) -> dict:
+    return {
+        "tenant_id": tenant.id,
+        "name": tenant.name,
+        "status": tenant.status,
+        "created_at": _iso(tenant.created_at),
+        "max_images": tenant.max_images,
+        "max_bytes": tenant.max_bytes,
+    }
+
+
+def _emit(as_json: bool, payload: dict, text: str) -> None:
+    click.echo(json.dumps(payload) if as_json else text)
+
+
+def parse_duration(value: str) -> timedelta:
+    match = DURATION.match(value.strip())
+    if not match:
+        raise click.BadParameter(f"{value!r}: use a duration like 30m, 12h or 2d")
+    amount, unit = int(match.group(1)), DURATION_UNITS[match.group(2)]
+    return timedelta(**{unit: amount})
+
+
+def parse_expiry(value: str | None) -> datetime | None:
+    """``30d``, ``12h``, ... from now, or an ISO-8601 time with offset."""
+    if not value:
+        return None
+    if DURATION.match(value.strip()):
+        return datetime.now(UTC) + parse_duration(value)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter("use a duration like 30d or 12h, or an ISO-8601 time") from exc
+    if parsed.tzinfo is None:
+        raise click.BadParameter("give the time with its offset, e.g. 2027-01-01T00:00:00+00:00")
+    return parsed
+
+
+def httpie_hint(host: str, port: int, api_key: str) -> str:
+    where = f":{port}" if host in ("127.0.0.1", "localhost") else f"{host}:{port}"
+    return f"http {where}/me 'Authorization:Bearer {api_key}'"
+
+
+# --- the database the commands need -------------------------------------------
+
+DB_UPGRADE = "image-repo db upgrade"
+
+
+def _data_folder(app: Flask) -> str:
+    folder = app.config["DATA_DIR"]
+    if folder == default_data_dir():
+        return f"the default data folder {folder} (IMAGE_REPO_DATA_DIR names another)"
+    return f"the data folder {folder}"
+
+
+def database_problem(app: Flask) -> str | None:
+    """Why the app's database cannot be used as it is, in a sentence or two; None when
+    it is migrated. Looks without creating anything: a missing SQLite file is not opened."""
+    engine = app.extensions["image_repo"]["engine"]
+    embedded = app.config["EMBEDDED_DATABASE"]
+    path = sqlite_path(engine)
+    if path is not None and not path.exists():
+        where = f"in {_data_folder(app)}" if embedded else "at IMAGE_REPO_DATABASE_URL"
+        return f"no database {where}: {path} does not exist. Create it with `{DB_UPGRADE}`" + (
+            " (`image-repo serve` does so when it starts)." if embedded else "."
+        )
+    shown = str(path) if path is not None else engine.url.render_as_string(hide_password=True)
+    if embedded:
+        shown += f" in {_data_folder(app)}"
+    try:
+        current = migrate.current_revision(engine)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return f"cannot open the database {shown}: {reason}"
+    head = migrate.head_revision(engine)
+    if current is None:
+        return f"the database {shown} has no Image Repo tables: run `{DB_UPGRADE}` first."
+    if current != head:
+        return (
+            f"the database {shown} is at schema revision {current}, this version needs "
+            f"{head}: run `{DB_UPGRADE}` first."
+        )
+    return None
+
+
+def _require_database(app: Flask) -> None:
+    problem = database_problem(app)
+    if problem:
+        click.echo(f"image-repo: {problem}", err=True)
+        sys.exit(2)
+
+
+def needs_database(command: Callable) -> Callable:
+    """Run ``command`` only on a migrated database; else say which and what to run, exit 2."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        _require_database(_app())
+        return command(*args, **kwargs)
+
+    return run
+
+
+# --- serve -------------------------------------------------------------------
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@with_appcontext
+def serve(host: str, port: int) -> None:
+    """Run the development server (use gunicorn in production).
+
+    On the embedded default the database is migrated first, and on first run
+    a default tenant and an admin key are created and the key printed once.
+    """
+    app = _app()
+    server = _listen(app, host, port)  # first: a taken port stops here, with nothing done
+    if app.config["EMBEDDED_DATABASE"]:
+        migrate.upgrade(app.extensions["image_repo"]["engine"])
+        if app.config["ENV"] == "development":
+            _first_run(host, server.port)
+    else:
+        _require_database(app)
+    shown_host = f"[{host}]" if ":" in host else host
+    click.echo(f"Image Repo on http://{shown_host}:{server.port}/ (API docs at /docs)")
+    server.serve_forever()
+
+
+class _RequestHandler(WSGIRequestHandler):
+    """werkzeug's handler without its access log: the app logs one JSON line per request."""
+
+    def log_request(self, code="-", size="-") -> None:
+        return None
+
+
+def _listen(app: Flask, host: str, port: int):
+    """werkzeug's threaded server on a socket bound here, so that a port already
+    taken is one line naming the way out (werkzeug would print and exit itself)."""
+    try:
+        family = select_address_family(host, port)
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(get_sockaddr(host, port, family))
+            sock.listen(128)
+        except OSError:
+            sock.close()
+            raise
+    except OSError as exc:
+        click.echo(f"image-repo: {_listen_problem(host, port, exc)}", err=True)
+        sys.exit(2)
+    try:
+        return make_server(
+            host, port, app, threaded=True, request_handler=_RequestHandler, fd=sock.fileno()
+        )
+    finally:
+        sock.close()  # the server listens on its own duplicate
+
+
+def _listen_problem(host: str, port: int, exc: OSError) -> str:
+    another = f"pick another with --port, e.g. `image-repo serve --port {port + 1}`"
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is taken (another program listens there): {another}."
+    if exc.errno == errno.EACCES:
+        return f"not allowed to listen on port {port} on {host}: {another}."
+    reason = exc.strerror or str(exc)
+    return f"cannot listen on {host} port {port} ({reason}): check --host, or {another}."
+
+
+def _first_run(host: str, port: int) -> None:
+    with _session() as session:
+        if tenancy.list_tenants(session):
+            return
+        new = tenancy.create_tenant_with_admin_key(session, "default", groups=_groups())
+    click.echo("First run: created tenant 'default' and an admin API key (shown only now):")
+    click.echo(f"\n    {new.admin_key.api_key}\n")
+    click.echo(f"Try it:  {httpie_hint(host, port, new.admin_key.api_key)}\n")
+
+
+# --- db ----------------------------------------------------------------------
+
+db_cli = AppGroup("db", help="Database schema.")
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations the database lacks."""
+    migrate.upgrade(_app().extensions["image_repo"]["engine"])
+    click.echo("database is up to date")
+
+
+# --- tenants -----------------------------------------------------------------
+
+tenants_cli = AppGroup("tenants", help="Tenants: isolated client organisations.")
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+
+
+@tenants_cli.command("create")
+@click.argument("name")
+@click.option(
+    "--max-images", type=click.IntRange(0, tenancy.MAX_IMAGES_QUOTA), help="Quota: most images."
+)
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(0, tenancy.MAX_BYTES_QUOTA),
+    help="Quota: most bytes of originals.",
+)
+@JSON_OPTION
+@needs_database
+def tenants_create(name: str, max_images: int | None, max_bytes: int | None, as_json: bool):
+    """Create a tenant and its first admin key."""
+    with _session() as session:
+        new = tenancy.create_tenant_with_admin_key(
+            session, name, groups=_groups(), max_images=max_images, max_bytes=max_bytes
+        )
+    payload = {
+        **_tenant_dict(new.tenant),
+        "key_id": new.admin_key.id,
+        "api_key": new.admin_key.api_key,
+        "group": "admin",
+    }
+    text = (
+        f"tenant {new.name} ({new.id})\n"
+        f"admin key {new.admin_key.id} (shown only now):\n  {new.admin_key.api_key}"
+    )
+    _emit(as_json, payload, text)
+
+
+@tenants_cli.command("list")
+@JSON_OPTION
+@needs_database
+def tenants_list(as_json: bool) -> None:
+    """List tenants."""
+    with _session() as session:
+        tenants = [_tenant_dict(t) for t in tenancy.list_tenants(session)]
+    text = "\n".join(f"{t['tenant_id']}  {t['name']}  {t['status']}" for t in tenants)
+    _emit(as_json, {"items": tenants}, text or "no tenants")
+
+
+# --- keys --------------------------------------------------------------------
+
+keys_cli = AppGroup("keys", help="API keys of a tenant.")
+
+
+@keys_cli.command("create")
+@click.option("--tenant", "tenant_name", required=True, help="Tenant name.")
+@click.option("--group", required=True, help="reader, contributor, editor, admin, ...")
+@click.option("--name", help="A label to tell keys apart.")
+@click.option("--expires", help="Expiry: a duration like 30d, or an ISO-8601 time.")
+@JSON_OPTION
+@needs_database
+def keys_create(
+    tenant_name: str, group: str, name: str | None, expires: str | None, as_json: bool
+) -> None:
+    """Create an API key; its secret is printed once."""
+    expires_at = parse_expiry(expires)
+    with _session() as session:
+        tenant = tenancy.get_tenant(session, name=tenant_name)
+        new = tenancy.create_key(
+            session, tenant, group=group, groups=_groups(), name=name, expires_at=expires_at
+        )
+    payload = {**_key_dict(new.key), "api_key": new.api_key, "tenant": tenant_name}
+    _emit(as_json, payload, f"key {new.id} ({group}), shown only now:\n  {new.api_key}")
+
+
+@keys_cli.command("list")
+@click.option("--tenant", "tenant_name", required=True, help="Tenant name.")
+@JSON_OPTION
+@needs_database
+def keys_list(tenant_name: str, as_json: bool) -> None:
+    """List a tenant's keys (never their secrets)."""
+    with _session() as session:
+        tenant = tenancy.get_tenant(session, name=tenant_name)
+        keys = [_key_dict(k) for k in tenancy.list_keys(session, tenant.id)]
+    text = "\n".join(
+        f"{k['key_id']}  {k['group']:<12} {k['name']}" + ("  (revoked)" if k["revoked_at"] else "")
+        for k in keys
+    )
+    _emit(as_json, {"items": keys}, text or "no keys")
+
+
+@keys_cli.command("revoke")
+@click.argument("key_id")
+@JSON_OPTION
+@needs_database
+def keys_revoke(key_id: str, as_json: bool) -> None:
+    """Revoke a key at once."""
+    with _session() as session:
+        key = tenancy.revoke_key(session, key_id)
+        payload = _key_dict(key)
+    _emit(as_json, payload, f"key {key_id} revoked")
+
+
+# --- storage maintenance ------------------------------------------------------
+
+
+def _store():
+    from image_repo.http.storage import blob_store_of
+
+    return blob_store_of(_app())
+
+
+def _ticking(bar):
+    """A progress callback for maintenance: passes items through, one tick each."""
+
+    def progress(items):
+        for item in items:
+            yield item
+            bar.update(1)
+
+    return progress
+
+
+@click.command("gc")
+@click.option(
+    "--grace",
+    default="1h",
+    show_default=True,
+    help="Keep unreferenced bytes younger than this (uploads in flight): 30m, 1h, 2d, ...",
+)
+@JSON_OPTION
+@with_appcontext
+@needs_database
+def gc_command(grace: str, as_json: bool) -> None:
+    """Remove bytes (and renditions) that no image refers to."""
+    period = parse_duration(grace)
+    with _session() as session:
+        report = maintenance.collect_garbage(session, _store(), grace=period)
+    payload = {
+        "originals_removed": len(report.originals_removed),
+        "renditions_removed": report.renditions_removed,
+        "kept_young": report.kept_young,
+        "temp_removed": report.temp_removed,
+    }
+    text = (
+        f"removed {counted(payload['originals_removed'], 'original')} and "
+        f"{counted(report.renditions_removed, 'rendition')}; "
+        f"kept {report.kept_young} younger than {grace}"
+    )
+    _emit(as_json, payload, text)
+
+
+@click.command("fsck")
+@JSON_OPTION
+@with_appcontext
+@needs_database
+def fsck_command(as_json: bool) -> None:
+    """Check that every image has its bytes with the right hash; list orphaned bytes.
+
+    Exits 1 when an image's bytes are missing or corrupt.
+    """
+    with _session() as session:
+        rows = maintenance.image_rows(session)
+        with click.progressbar(
+            length=len(rows), label="checking", file=sys.stderr, hidden=as_json
+        ) as bar:
+            report = maintenance.fsck(session, _store(), rows, progress=_ticking(bar))
+    payload = {
+        "checked": report.checked,
+        "missing": report.missing,
+        "corrupt": report.corrupt,
+        "orphans": report.orphans,
+        "ok": report.ok,
+    }
+    _emit(as_json, payload, fsck_text(report, dict(rows)))
+    if not report.ok:
+        sys.exit(1)
+
+
+def fsck_text(report: maintenance.FsckReport, sha_of: dict[str, str]) -> str:
+    """The summary, then each damaged image and what is wrong with it, and the orphans."""
+    lines = [
+        f"checked {counted(report.checked, 'image')}: {len(report.missing)} missing, "
+        f"{len(report.corrupt)} corrupt, {counted(len(report.orphans), 'orphaned blob')}"
+    ]
+    lines += [
+        f"{image_id}: its bytes are missing (sha256 {sha_of[image_id]})"
+        for image_id in report.missing
+    ]
+    lines += [
+        f"{image_id}: its bytes are corrupt (they no longer hash to sha256 {sha_of[image_id]})"
+        for image_id in report.corrupt
+    ]
+    lines += [
+        f"orphaned blob {sha}: no image refers to it (`image-repo gc` removes it)"
+        for sha in report.orphans
+    ]
+    return "\n".join(lines)
+
+
+@click.command("previews")
+@JSON_OPTION
+@with_appcontext
+@needs_database
+def previews_command(as_json: bool) -> None:
+    """Make the previews that large JPEGs lack (uploaded before previews, or with them off).
+
+    Exits 1 when an original is missing or refused by a decode now (run fsck).
+    """
+    with _session() as session:
+        hashes = maintenance.preview_candidates(session)
+    with click.progressbar(
+        length=len(hashes), label="previews", file=sys.stderr, hidden=as_json
+    ) as bar:
+        config = _app().config
+        report = maintenance.make_previews(
+            _store(),
+            hashes,
+            max_pixels=config["MAX_PIXELS"],
+            limits=DecodeLimits.from_config(config),
+            progress=_ticking(bar),
+        )
+    payload = {
+        "made": report.made,
+        "present": report.present,
+        "skipped": report.skipped,
+        "missing": report.missing,
+        "failed": report.failed,
+    }
+    text = (
+        f"made {counted(report.made, 'preview')}, {report.present} already there, "
+        f"{report.skipped} not needed; {counted(len(report.missing), 'original')} missing, "
+        f"{len(report.failed)} refused by a decode now (corrupt, or over "
+        "IMAGE_REPO_MAX_PIXELS or a decode limit)"
+    )
+    _emit(as_json, payload, text)
+    if report.missing or report.failed:
+        sys.exit(1)
+
+
+def register_commands(app: Flask) -> None:
+    for command in (
+        serve,
+        db_cli,
+        tenants_cli,
+        keys_cli,
+        gc_command,
+        fsck_command,
+        previews_command,
+    ):
+        app.cli.add_command(command)
+
+
+def _make_app() -> Flask:
+    from image_repo.http.app import create_app
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        # One line naming what to fix, not a traceback.
+        click.echo(f"image-repo: {exc}", err=True)
+        sys.exit(2)
+
+
+class ImageRepoGroup(FlaskGroup):
+    """Flask's command group, with this program's commands and options only.
+
+    FlaskGroup builds the app with ``create_app`` and runs the commands the
+    app registers in its context. What it adds for Flask projects in general
+    does not apply here and is left out: its ``--app``, ``--env-file`` and
+    ``--debug`` options and ``--version`` (Flask's), its ``run`` and ``shell``
+    commands (``serve`` is ours) and the commands installed packages plug in
+    (flask-limiter's ``limiter``). Flask's ``routes`` stays.
+    """
+
+    def __init__(self, **extra) -> None:
+        super().__init__(
+            add_default_commands=False,
+            add_version_option=False,
+            load_dotenv=False,
+            set_debug_flag=False,
+            **extra,
+        )
+        self.params = [p for p in self.params if p.name not in FLASK_OPTIONS]
+        self.context_settings.pop("auto_envvar_prefix", None)  # no FLASK_* option values
+        self._loaded_plugin_commands = True  # skip the flask.commands entry points
+        self.add_command(routes_command)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # FlaskGroup's own looks for --app and --env-file first; there are none.
+        return AppGroup.parse_args(self, ctx, args)
+
+
+FLASK_OPTIONS = frozenset({"env_file", "app", "debug"})
+
+
+@click.group(cls=ImageRepoGroup, create_app=_make_app)
+@click.version_option(
+    package_name="image-repo",
+    prog_name="image-repo",
+    message="%(prog)s %(version)s",
+    help="Show the version and exit.",
+)
+def cli() -> None:
+    """Image Repo: a self-hostable image repository."""
+
+
+# On the top-level group, not app.cli: it is an HTTP client of a running
+# server and needs no app, so a local config error does not stop it.
+cli.add_command(import_command)
+
+
+def main() -> None:
+    cli(prog_name="image-repo")

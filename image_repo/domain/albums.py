@@ -1,0 +1,114 @@
+"""Collections (albums): named sets of a tenant's images."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from image_repo.db.models import Collection, CollectionImage, Image
+from image_repo.db.types import utcnow
+from image_repo.domain.errors import Conflict, NotFound
+from image_repo.domain.ids import new_id
+
+
+def get_collection(session: Session, tenant_id: str, collection_id: str) -> Collection:
+    collection = session.scalar(
+        select(Collection).where(Collection.id == collection_id, Collection.tenant_id == tenant_id)
+    )
+    if collection is None:
+        raise NotFound(f"No collection {collection_id!r}.")
+    return collection
+
+
+def _commit_named(session: Session, name: str) -> None:
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(f"A collection named {name!r} exists already.") from exc
+
+
+def create_collection(
+    session: Session, tenant_id: str, name: str, description: str | None = None
+) -> Collection:
+    now = utcnow()
+    collection = Collection(
+        id=new_id("col"),
+        tenant_id=tenant_id,
+        name=name.strip(),
+        description=description,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(collection)
+    _commit_named(session, collection.name)
+    return collection
+
+
+def list_collections(
+    session: Session,
+    tenant_id: str,
+    *,
+    after: tuple[datetime, str] | None = None,
+    limit: int = 50,
+) -> tuple[list[Collection], tuple[datetime, str] | None]:
+    query = select(Collection).where(Collection.tenant_id == tenant_id)
+    key = tuple_(Collection.created_at, Collection.id)
+    if after is not None:
+        query = query.where(key > tuple_(*after))
+    rows = list(
+        session.scalars(query.order_by(Collection.created_at, Collection.id).limit(limit + 1))
+    )
+    items = rows[:limit]
+    next_after = (items[-1].created_at, items[-1].id) if len(rows) > limit and items else None
+    return items, next_after
+
+
+def update_collection(session: Session, collection: Collection, changes: dict) -> Collection:
+    if "name" in changes:
+        collection.name = changes["name"].strip()
+    if "description" in changes:
+        collection.description = changes["description"]
+    collection.updated_at = utcnow()
+    _commit_named(session, collection.name)
+    return collection
+
+
+def delete_collection(session: Session, collection: Collection) -> None:
+    """The collection goes; its images stay."""
+    session.delete(collection)
+    session.commit()
+
+
+def add_image(session: Session, collection: Collection, image: Image) -> bool:
+    """Add ``image``; False when it was there already."""
+    link = session.get(CollectionImage, (collection.id, image.id))
+    if link is not None:
+        return False
+    session.add(CollectionImage(collection_id=collection.id, image_id=image.id, added_at=utcnow()))
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()  # added concurrently: same outcome
+        return False
+    return True
+
+
+def remove_image(session: Session, collection: Collection, image_id: str) -> None:
+    link = session.get(CollectionImage, (collection.id, image_id))
+    if link is None:
+        raise NotFound(f"Image {image_id!r} is not in this collection.")
+    session.delete(link)
+    session.commit()
+
+
+def image_count(session: Session, collection: Collection) -> int:
+    from sqlalchemy import func
+
+    return (
+        session.scalar(select(func.count()).where(CollectionImage.collection_id == collection.id))
+        or 0
+    )

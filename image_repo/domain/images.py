@@ -1,0 +1,201 @@
+"""Finding, listing, changing and removing a tenant's images.
+
+Listing is keyset-paged: a page ends with the (sort key, id) of its last
+row, and the next page starts strictly after it, so the cost of a page does
+not grow with its depth. Every query is scoped by tenant: another tenant's
+image is simply not found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, exists, func, or_, select, tuple_
+from sqlalchemy.orm import Session
+
+from image_repo.db.models import CollectionImage, Image, ImageTag
+from image_repo.db.types import utcnow
+from image_repo.domain.errors import NotFound, PreconditionFailed
+from image_repo.domain.ingest import clean_tags, taken_at_fields
+
+SORT_COLUMNS = {"uploaded_at": Image.uploaded_at, "taken_at": Image.sort_time}
+
+
+@dataclass(frozen=True)
+class ImageFilter:
+    tag: str | None = None
+    format: str | None = None
+    taken_after: datetime | None = None
+    taken_before: datetime | None = None
+    uploaded_after: datetime | None = None
+    uploaded_before: datetime | None = None
+    q: str | None = None
+    has_gps: bool | None = None
+    sha256: str | None = None
+    collection_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Image]
+    # (sort value, id) of the last item when there may be more, else None.
+    next_after: tuple[datetime, str] | None
+
+
+def get_image(session: Session, tenant_id: str, image_id: str) -> Image:
+    image = session.scalar(select(Image).where(Image.id == image_id, Image.tenant_id == tenant_id))
+    if image is None:
+        raise NotFound(f"No image {image_id!r}.")
+    return image
+
+
+def get_original(session: Session, tenant_id: str, image_id: str) -> tuple[str, tuple[int, int]]:
+    """Content hash and stored size of an image (what renditions need): one narrow query."""
+    row = session.execute(
+        select(Image.sha256, Image.stored_width, Image.stored_height).where(
+            Image.id == image_id, Image.tenant_id == tenant_id
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"No image {image_id!r}.")
+    return row.sha256, (row.stored_width, row.stored_height)
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _filtered(query: Select, tenant_id: str, f: ImageFilter) -> Select:
+    query = query.where(Image.tenant_id == tenant_id)
+    if f.tag:
+        query = query.where(
+            exists().where(
+                ImageTag.tenant_id == tenant_id,
+                ImageTag.tag == f.tag,
+                ImageTag.image_id == Image.id,
+            )
+        )
+    if f.collection_id:
+        query = query.where(
+            exists().where(
+                CollectionImage.collection_id == f.collection_id,
+                CollectionImage.image_id == Image.id,
+            )
+        )
+    if f.format:  # Pillow's name, in any case
+        query = query.where(Image.format == f.format.upper())
+    if f.taken_after:
+        query = query.where(Image.taken_at >= f.taken_after)
+    if f.taken_before:
+        query = query.where(Image.taken_at < f.taken_before)
+    if f.uploaded_after:
+        query = query.where(Image.uploaded_at >= f.uploaded_after)
+    if f.uploaded_before:
+        query = query.where(Image.uploaded_at < f.uploaded_before)
+    if f.q:
+        pattern = _like_pattern(f.q.lower())
+        query = query.where(
+            or_(
+                func.lower(Image.title).like(pattern, escape="\\"),
+                func.lower(Image.filename).like(pattern, escape="\\"),
+            )
+        )
+    if f.has_gps is not None:
+        query = query.where(Image.has_gps.is_(f.has_gps))
+    if f.sha256:
+        query = query.where(Image.sha256 == f.sha256)
+    return query
+
+
+def list_images(
+    session: Session,
+    tenant_id: str,
+    *,
+    filters: ImageFilter,
+    sort: str = "uploaded_at",
+    descending: bool = True,
+    after: tuple[datetime, str] | None = None,
+    limit: int = 50,
+) -> Page:
+    column = SORT_COLUMNS[sort]
+    query = _filtered(select(Image), tenant_id, filters)
+    if after is not None:
+        key = tuple_(column, Image.id)
+        query = query.where(key < tuple_(*after) if descending else key > tuple_(*after))
+    order = (column.desc(), Image.id.desc()) if descending else (column.asc(), Image.id.asc())
+    rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))
+    more = len(rows) > limit
+    items = rows[:limit]
+    next_after = None
+    if more and items:
+        last = items[-1]
+        next_after = (last.uploaded_at if sort == "uploaded_at" else last.sort_time, last.id)
+    return Page(items, next_after)
+
+
+PERIOD_LENGTH = {"year": 4, "month": 7, "day": 10}
+
+
+def timeline(session: Session, tenant_id: str, granularity: str) -> list[tuple[str, int]]:
+    """Image counts per period of capture time (upload time when unknown), newest first."""
+    length = PERIOD_LENGTH[granularity]
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        # Stored as text, 'YYYY-MM-DD HH:MM:SS...' in UTC.
+        period = func.substr(Image.sort_time, 1, length)
+    else:
+        day = func.to_char(func.timezone("UTC", Image.sort_time), "YYYY-MM-DD")
+        period = func.substr(day, 1, length)
+    query = (
+        select(period.label("period"), func.count(Image.id))
+        .where(Image.tenant_id == tenant_id)
+        .group_by("period")
+        .order_by(period.desc())
+    )
+    return [(row[0], row[1]) for row in session.execute(query)]
+
+
+def etag_of(image: Image) -> str:
+    """Strong ETag of an image's metadata: changes with every update."""
+    return f"{image.id}-v{image.version}"
+
+
+def update_image(
+    session: Session,
+    image: Image,
+    changes: dict,
+    *,
+    if_match: set[str] | None = None,
+) -> Image:
+    """Apply client-settable changes; ``if_match`` holds ETags the client expects."""
+    if if_match is not None and "*" not in if_match and etag_of(image) not in if_match:
+        raise PreconditionFailed("The image changed since you read it (ETag mismatch).")
+    for name in ("title", "description"):
+        if name in changes:
+            setattr(image, name, changes[name])
+    if "taken_at" in changes:
+        taken_at, offset = taken_at_fields(changes["taken_at"])
+        image.taken_at, image.taken_at_offset = taken_at, offset
+        image.sort_time = taken_at or image.uploaded_at
+    if "tags" in changes:
+        wanted = clean_tags(changes["tags"] or [])
+        current = {t.tag: t for t in image.tags}
+        image.tags = [
+            current.get(tag) or ImageTag(tag=tag, tenant_id=image.tenant_id) for tag in wanted
+        ]
+    image.version += 1
+    image.updated_at = utcnow()
+    session.commit()
+    return image
+
+
+def delete_image(session: Session, image: Image) -> None:
+    """Remove the row; the bytes stay until ``gc`` finds nothing refers to them."""
+    session.delete(image)
+    session.commit()
+
+
+def sha_in_use(session: Session, sha: str) -> bool:
+    return session.scalar(select(exists().where(Image.sha256 == sha))) or False

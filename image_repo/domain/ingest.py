@@ -1,0 +1,317 @@
+"""Taking an upload in: size, dedup, validation by decoding, quota, storage, row.
+
+The order matters. The cheap checks come first (size, then the tenant's
+existing copy by hash); the decode proves the bytes are an image we accept;
+the bytes are stored before the row that points at them is committed, so a
+crash can leave unreferenced bytes (collected by ``gc``) but never a row
+without its bytes. The unique (tenant, sha256) constraint settles concurrent
+uploads of the same bytes: exactly one insert wins, the others answer with
+the winner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import BinaryIO
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from image_repo.db.models import Image, ImageTag, Tenant
+from image_repo.db.types import utcnow
+from image_repo.domain.errors import (
+    BackendUnavailable,
+    InvalidInput,
+    QuotaExceeded,
+    TooLarge,
+    UnsupportedMedia,
+)
+from image_repo.domain.ids import new_id
+from image_repo.domain.renditions import put_preview
+from image_repo.imaging.formats import ACCEPTED_FORMATS
+from image_repo.imaging.limits import DEFAULT_LIMITS, DecodeLimits
+from image_repo.imaging.probe import ImageInfo, ImageRejected, probe
+from image_repo.storage import BlobStore, StorageError, blob_key
+
+log = logging.getLogger(__name__)
+
+HASH_CHUNK = 1024 * 1024
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 64
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# What a file name may not hold: C0 and C1 controls, DEL, and the bidi controls
+# (embeddings, overrides, isolates and marks), with which "photo\u202egnp.html"
+# shows as "photolmth.png".
+_NOT_IN_FILE_NAMES = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+@dataclass
+class ImageFields:
+    """What a client may set on an image (at upload or later)."""
+
+    title: str | None = None
+    description: str | None = None
+    tags: list[str] = field(default_factory=list)
+    taken_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    image: Image
+    created: bool
+    decode_seconds: float = 0.0  # time spent validating by decoding
+
+
+def clean_tags(tags: list[str]) -> list[str]:
+    """Trimmed, de-duplicated tags, in the order given; commas split a value."""
+    result: list[str] = []
+    for raw in tags:
+        for part in raw.split(","):
+            tag = unicodedata.normalize("NFC", part).strip()
+            if not tag:
+                continue
+            if len(tag) > MAX_TAG_LENGTH or _CONTROL.search(tag):
+                raise InvalidInput(
+                    f"A tag is 1 to {MAX_TAG_LENGTH} printable characters: {tag[:80]!r} is not.",
+                    tags=[f"invalid tag {tag[:80]!r}"],
+                )
+            if tag not in result:
+                result.append(tag)
+    if len(result) > MAX_TAGS:
+        raise InvalidInput(f"At most {MAX_TAGS} tags per image.", tags=["too many tags"])
+    return result
+
+
+def safe_filename(name: str | None, extension: str) -> str:
+    """A display name from the client's file name: no path, no control or bidi characters."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = _NOT_IN_FILE_NAMES.sub("", unicodedata.normalize("NFC", base)).strip().strip(".")
+    base = base.replace('"', "'")
+    if not base:
+        base = f"image.{extension}"
+    return _at_most_255_bytes(base)
+
+
+def _at_most_255_bytes(name: str, keep: str = "") -> str:
+    while len((name + keep).encode()) > 255:
+        name = name[:-1]
+    return name + keep
+
+
+def served_filename(filename: str | None, format_name: str) -> str:
+    """The name to serve an original under: its stored name, cleaned again, with an
+    extension of the format it decoded as ("evil.html" holding a PNG is "evil.png"),
+    so that a saved file opens as what it is."""
+    image_format = ACCEPTED_FORMATS[format_name]
+    name = safe_filename(filename, image_format.extension)
+    stem, dot, extension = name.rpartition(".")
+    if dot and stem and image_format.has_extension(extension):
+        return name
+    return _at_most_255_bytes(stem if dot and stem else name, f".{image_format.extension}")
+
+
+def sha256_of(stream: BinaryIO) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    stream.seek(0)
+    while chunk := stream.read(HASH_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    stream.seek(0)
+    return digest.hexdigest(), size
+
+
+_REJECTION = {
+    "not_an_image": UnsupportedMedia,
+    "unsupported_format": UnsupportedMedia,
+    "corrupt": InvalidInput,
+    "too_many_pixels": TooLarge,
+    "too_many_frames": TooLarge,
+    "too_many_scans": TooLarge,
+    "too_many_decoded_pixels": TooLarge,
+    "decode_timeout": InvalidInput,
+}
+
+
+def _validate(
+    stream: BinaryIO, max_pixels: int, make_preview: bool, limits: DecodeLimits
+) -> ImageInfo:
+    try:
+        return probe(stream, max_pixels=max_pixels, make_preview=make_preview, limits=limits)
+    except ImageRejected as exc:
+        raise _REJECTION[exc.reason](exc.message, image=[exc.reason]) from exc
+
+
+def _check_quota(session: Session, tenant_id: str, size: int) -> None:
+    # Lock the tenant row (PostgreSQL) so concurrent uploads see each other's use.
+    tenant = session.scalar(select(Tenant).where(Tenant.id == tenant_id).with_for_update())
+    if tenant is None or (tenant.max_images is None and tenant.max_bytes is None):
+        return
+    count, used = session.execute(
+        select(func.count(Image.id), func.coalesce(func.sum(Image.bytes), 0)).where(
+            Image.tenant_id == tenant_id
+        )
+    ).one()
+    if tenant.max_images is not None and count + 1 > tenant.max_images:
+        raise QuotaExceeded(
+            f"The tenant's quota of {tenant.max_images} images is used up.", quota=["max_images"]
+        )
+    if tenant.max_bytes is not None and used + size > tenant.max_bytes:
+        raise QuotaExceeded(
+            f"This upload would pass the tenant's quota of {tenant.max_bytes} bytes ({used} used).",
+            quota=["max_bytes"],
+        )
+
+
+def _existing(session: Session, tenant_id: str, sha: str) -> Image | None:
+    return session.scalar(select(Image).where(Image.tenant_id == tenant_id, Image.sha256 == sha))
+
+
+def taken_at_fields(value: datetime | None) -> tuple[datetime | None, int | None]:
+    """UTC time and the offset in minutes (None when the offset is unknown)."""
+    if value is None:
+        return None, None
+    if value.tzinfo is None:
+        # EXIF without an offset: local time of an unknown zone, kept as if UTC.
+        return value.replace(tzinfo=UTC), None
+    offset = value.utcoffset() or timedelta(0)
+    try:
+        return value.astimezone(UTC), int(offset.total_seconds() // 60)
+    except OverflowError:  # a camera clock at year 1 with an offset: no usable time
+        return None, None
+
+
+def local_taken_at(image: Image) -> datetime | None:
+    """The capture time in the offset it was recorded with (UTC when unknown)."""
+    if image.taken_at is None:
+        return None
+    if image.taken_at_offset is None:
+        return image.taken_at
+    return image.taken_at.astimezone(timezone(timedelta(minutes=image.taken_at_offset)))
+
+
+def ingest(
+    session: Session,
+    store: BlobStore,
+    *,
+    tenant_id: str,
+    stream: BinaryIO,
+    filename: str | None,
+    fields: ImageFields,
+    max_bytes: int,
+    max_pixels: int,
+    make_preview: bool = True,
+    limits: DecodeLimits = DEFAULT_LIMITS,
+) -> IngestResult:
+    sha, size = sha256_of(stream)
+    if size > max_bytes:
+        raise TooLarge(f"The file is {size} bytes; the limit is {max_bytes}.", image=["too large"])
+    if size == 0:
+        raise UnsupportedMedia("The file is empty.", image=["not_an_image"])
+    # Fields are checked whether or not the bytes are new: same request, same answer.
+    tags = clean_tags(fields.tags)
+    existing = _existing(session, tenant_id, sha)
+    if existing is not None:
+        return IngestResult(existing, created=False)
+
+    started = time.perf_counter()
+    info = _validate(stream, max_pixels, make_preview, limits)
+    decode_seconds = time.perf_counter() - started
+    _check_quota(session, tenant_id, size)
+
+    stream.seek(0)
+    try:
+        store.put(blob_key(sha), stream)
+    except StorageError as exc:
+        session.rollback()
+        raise BackendUnavailable("The image store is not available; nothing was saved.") from exc
+    if info.preview is not None:
+        _store_preview(store, sha, info.preview)
+
+    image = _new_image(tenant_id, sha, size, info, filename, fields, tags)
+    session.add(image)
+    try:
+        session.commit()
+    except IntegrityError:
+        # Another upload of the same bytes won the race: answer with its image.
+        session.rollback()
+        winner = _existing(session, tenant_id, sha)
+        if winner is None:
+            raise
+        return IngestResult(winner, created=False, decode_seconds=decode_seconds)
+    return IngestResult(image, created=True, decode_seconds=decode_seconds)
+
+
+def _store_preview(store: BlobStore, sha: str, data: bytes) -> None:
+    # A preview only saves time: renditions decode the original without it.
+    try:
+        put_preview(store, sha, data)
+    except StorageError:
+        log.warning("could not store the preview of %s; renditions will decode the original", sha)
+
+
+def _new_image(
+    tenant_id: str,
+    sha: str,
+    size: int,
+    info: ImageInfo,
+    filename: str | None,
+    fields: ImageFields,
+    tags: list[str],
+) -> Image:
+    now = utcnow()
+    image_format = ACCEPTED_FORMATS[info.format]
+    taken_at, offset = taken_at_fields(fields.taken_at or info.taken_at)
+    image_id = new_id("img")
+    return Image(
+        id=image_id,
+        tenant_id=tenant_id,
+        sha256=sha,
+        version=1,
+        filename=safe_filename(filename, image_format.extension),
+        title=fields.title,
+        description=fields.description,
+        uploaded_at=now,
+        updated_at=now,
+        taken_at=taken_at,
+        taken_at_offset=offset,
+        sort_time=taken_at or now,
+        format=info.format,
+        mime_type=info.mime_type,
+        bytes=size,
+        width=info.width,
+        height=info.height,
+        stored_width=info.stored_width,
+        stored_height=info.stored_height,
+        frames=info.frames,
+        animated=info.animated,
+        color_mode=info.mode,
+        has_alpha=info.has_alpha,
+        has_icc=info.has_icc,
+        orientation=info.orientation,
+        camera_make=_short(info.camera_make),
+        camera_model=_short(info.camera_model),
+        lens=_short(info.lens),
+        exposure_time=info.exposure_time,
+        f_number=info.f_number,
+        iso=info.iso,
+        focal_length=info.focal_length,
+        has_gps=info.has_gps or info.gps_latitude is not None,
+        gps_latitude=info.gps_latitude,
+        gps_longitude=info.gps_longitude,
+        gps_altitude=info.gps_altitude,
+        blurhash=info.blurhash,
+        phash=info.phash,
+        tags=[ImageTag(tag=tag, tenant_id=tenant_id) for tag in tags],
+    )
+
+
+def _short(value: str | None, limit: int = 100) -> str | None:
+    return value[:limit] if value else value

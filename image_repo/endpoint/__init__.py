@@ -1,1 +1,0 @@
-"""HTTP endpoints, one package per endpoint group; only the app factory imports them."""

@@ -1,8 +1,0 @@
-from image_repo.web.api import Blueprint
-
-images_bp = Blueprint(
-    "images",
-    __name__,
-    url_prefix="/images",
-    description="Upload, list, fetch, update and delete the tenant's images.",
-)

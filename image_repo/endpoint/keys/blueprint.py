@@ -1,8 +1,0 @@
-from image_repo.web.api import Blueprint
-
-keys_bp = Blueprint(
-    "keys",
-    __name__,
-    url_prefix="/",
-    description="API keys of the caller's tenant, and who the caller is.",
-)

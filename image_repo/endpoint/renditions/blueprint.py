@@ -1,8 +1,0 @@
-from image_repo.web.api import Blueprint
-
-renditions_bp = Blueprint(
-    "renditions",
-    __name__,
-    url_prefix="/images",
-    description="Thumbnails, resized or converted copies, and similar images.",
-)

@@ -1,8 +1,0 @@
-from image_repo.web.api import Blueprint
-
-tenants_bp = Blueprint(
-    "tenants",
-    __name__,
-    url_prefix="/tenants",
-    description="Tenant management, for the operator credential only.",
-)

@@ -1,0 +1,181 @@
+"""Request ids, one JSON log line per request, and Prometheus metrics.
+
+Metrics work across gunicorn's worker processes through prometheus-client's
+multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` is set (the gunicorn
+config module sets it); otherwise each app keeps its own registry, so two
+apps in one process share nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from datetime import UTC, datetime
+
+from flask import Flask, current_app, g, request
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+from image_repo.http.access import access_for
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.registry = registry
+        labels = ["operation", "method", "status"]
+        self.requests = Counter(
+            "image_repo_requests", "Requests answered.", labels, registry=registry
+        )
+        self.latency = Histogram(
+            "image_repo_request_duration_seconds",
+            "Time to answer a request.",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.uploaded_bytes = Counter(
+            "image_repo_uploaded_bytes", "Bytes of newly stored originals.", registry=registry
+        )
+        self.rendition_cache = Counter(
+            "image_repo_rendition_cache", "Rendition requests by cache result.", ["result"],
+            registry=registry,
+        )  # fmt: skip
+        self.decode_seconds = Histogram(
+            "image_repo_decode_seconds",
+            "Time spent decoding images.",
+            ["kind"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+
+
+def _children(labels: tuple[str, str, str], app: Flask):
+    """The labelled request counter and histogram, looked up once per label set."""
+    state = app.extensions["image_repo"]
+    cache = state.setdefault("metric_children", {})
+    children = cache.get(labels)
+    if children is None:
+        m = state["metrics"]
+        children = cache[labels] = (m.requests.labels(*labels), m.latency.labels(*labels))
+    return children
+
+
+def _write_log_line(line: str) -> None:
+    # Straight to stdout, one flushed line per request: the logging module's
+    # record machinery cost more than the request on cheap endpoints.
+    stream = sys.stdout
+    stream.write(line + "\n")
+    stream.flush()
+
+
+def metrics() -> Metrics:
+    return current_app.extensions["image_repo"]["metrics"]
+
+
+def render_metrics() -> bytes:
+    if _multiprocess():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(metrics().registry)
+
+
+def _multiprocess() -> bool:
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def request_id_from(given: str | None) -> str:
+    """The client's X-Request-ID when it is sane, else a new one."""
+    return given if given and REQUEST_ID.match(given) else os.urandom(16).hex()
+
+
+def _request_id() -> str:
+    return request_id_from(request.headers.get("X-Request-ID"))
+
+
+def record_request(
+    app: Flask,
+    *,
+    request_id: str,
+    method: str,
+    route: str | None,
+    operation: str,
+    status: int,
+    duration: float,
+    tenant_id: str | None,
+    key_id: str | None,
+    remote_addr: str | None,
+) -> None:
+    """Count and time one answered request, and write its log line."""
+    requests_child, latency_child = _children((operation, method, str(status)), app)
+    requests_child.inc()
+    latency_child.observe(duration)
+    _write_log_line(
+        json.dumps(
+            {
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "request_id": request_id,
+                "method": method,
+                "route": route,
+                "operation": operation,
+                "status": status,
+                "duration_ms": round(duration * 1000, 2),
+                "tenant_id": tenant_id,
+                "key_id": key_id,
+                "remote_addr": remote_addr,
+            }
+        )
+    )
+
+
+def operation_name(app: Flask, endpoint: str | None, method: str) -> str:
+    """The operationId of a route (looked up once per endpoint and method)."""
+    if endpoint is None:
+        return "unmatched"
+    names = app.extensions["image_repo"].setdefault("operation_names", {})
+    name = names.get((endpoint, method))
+    if name is None:
+        access = access_for(app, endpoint, method)
+        name = names[(endpoint, method)] = access.operation_id if access else endpoint
+    return name
+
+
+def init_observability(app: Flask) -> None:
+    # In multiprocess mode the values live in files, not in a registry.
+    app.extensions["image_repo"]["metrics"] = Metrics(
+        None if _multiprocess() else CollectorRegistry()
+    )
+
+    @app.before_request
+    def _start() -> None:
+        g.started = time.perf_counter()
+        g.request_id = _request_id()
+
+    @app.after_request
+    def _finish(response):
+        started = g.get("started")
+        request_id = g.get("request_id") or _request_id()
+        response.headers["X-Request-ID"] = request_id
+        if started is None:
+            return response
+        principal = g.get("principal")
+        req = request._get_current_object()  # one context lookup instead of six
+        rule = req.url_rule
+        record_request(
+            app,
+            request_id=request_id,
+            method=req.method,
+            route=rule.rule if rule else None,
+            operation=operation_name(app, req.endpoint, req.method),
+            status=response.status_code,
+            duration=time.perf_counter() - started,
+            tenant_id=principal.tenant_id if principal else None,
+            key_id=principal.key_id if principal else None,
+            remote_addr=req.remote_addr,
+        )
+        return response

@@ -1,0 +1,87 @@
+import marshmallow as ma
+from marshmallow import validate
+
+from image_repo.http.fields import Choice, Text
+from image_repo.http.images.schemas import ImageSchema
+from image_repo.imaging.formats import OUTPUT_FORMATS
+from image_repo.imaging.render import FITS, GRAVITIES
+
+FORMAT = Choice(
+    [*OUTPUT_FORMATS, "jpg"],
+    metadata={
+        "description": "Output format, any case (default: the service's, webp unless configured)."
+    },
+)
+
+
+class ThumbnailQuerySchema(ma.Schema):
+    size = Text(
+        load_default="thumb",
+        validate=validate.Length(min=1, max=32),
+        metadata={
+            "description": "Preset: small (128 px), thumb (256 px), medium (512 px), large "
+            "(1024 px) on the long edge, unless the operator configured others.",
+            "example": "thumb",
+        },
+    )
+    format = FORMAT
+
+
+class RenderQuerySchema(ma.Schema):
+    width = ma.fields.Integer(
+        validate=validate.Range(min=1), metadata={"description": "Width in pixels."}
+    )
+    height = ma.fields.Integer(
+        validate=validate.Range(min=1), metadata={"description": "Height in pixels."}
+    )
+    fit = Text(
+        load_default="contain",
+        validate=validate.OneOf(FITS),
+        metadata={
+            "description": "contain: fit inside the box; inside: contain, never bigger; "
+            "cover: fill the box and crop by gravity; fill: stretch to the box."
+        },
+    )
+    gravity = Text(
+        load_default="center",
+        validate=validate.OneOf(list(GRAVITIES)),
+        metadata={"description": "Which part survives a cover crop."},
+    )
+    format = FORMAT
+    quality = ma.fields.Integer(
+        load_default=82, validate=validate.Range(min=1, max=100), metadata={"description": "1-100"}
+    )
+    upscale = ma.fields.Boolean(
+        load_default=False,
+        metadata={"description": "Allow output bigger than the original (if the operator allows)."},
+    )
+    background = Text(
+        validate=validate.Regexp(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"),
+        # No example: Swagger UI would send it in place of the configured background.
+        metadata={
+            "description": "Hex colour for transparent pixels in JPEG output, e.g. `#ffffff` "
+            "(default: the service's)."
+        },
+    )
+    animated = ma.fields.Boolean(
+        load_default=False,
+        metadata={"description": "Keep animation (webp, png, avif output); else the first frame."},
+    )
+
+
+class SimilarQuerySchema(ma.Schema):
+    max_distance = ma.fields.Integer(
+        load_default=10,
+        validate=validate.Range(min=0, max=64),
+        metadata={"description": "Largest Hamming distance between 64-bit perceptual hashes."},
+    )
+    limit = ma.fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class SimilarImageSchema(ma.Schema):
+    distance = ma.fields.Integer(required=True)
+    image = ma.fields.Nested(ImageSchema, required=True)
+
+
+class SimilarListSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(SimilarImageSchema), required=True)

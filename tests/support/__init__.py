@@ -1,0 +1,1 @@
+"""Helpers the tests import: corpus, images, servers, SDK, fuzz, browser, hostile files."""

@@ -1,0 +1,1 @@
+"""Tests with no app: imaging, storage, configuration, the repository itself."""
