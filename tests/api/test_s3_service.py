@@ -104,9 +104,8 @@ def test_images_live_in_the_bucket(s3_config, s3_endpoint):
 
 
 def test_previews_live_in_the_bucket_beside_their_original(s3_config, s3_endpoint):
-    from tests.api.test_previews import large_jpeg
-
     from image_repo.imaging.render import decode_counter
+    from tests.api.test_previews import large_jpeg
 
     app = make_app(s3_config)
     tenant = create_tenant(app)

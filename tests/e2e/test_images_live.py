@@ -86,7 +86,9 @@ def test_concurrent_uploads_of_the_same_bytes_make_one_image(live):
     with ThreadPoolExecutor(max_workers=8) as pool:
         responses = list(pool.map(send, range(24)))
     statuses = sorted(r.status_code for r in responses)
-    assert set(statuses) <= {200, 201}, [(r.status_code, r.text) for r in responses if r.status_code >= 300]
+    assert set(statuses) <= {200, 201}, [
+        (r.status_code, r.text) for r in responses if r.status_code >= 300
+    ]
     assert statuses.count(201) == 1
     assert len({r.json()["id"] for r in responses}) == 1
     listed = requests.get(f"{base}/images", headers={"X-API-Key": key}, timeout=10).json()
