@@ -1,4 +1,4 @@
-"""Step 7, alpha: keep transparency where the output format has it and it is used.
+"""Alpha: keep transparency where the output format has it and it is used.
 
 png, webp and avif keep alpha; jpeg is flattened onto the ``background``
 parameter. An alpha channel that is fully opaque is dropped: it would cost

@@ -1,4 +1,4 @@
-"""Step 4 and 6, colour: every decoded frame to 8-bit sRGB, whatever its mode and profile.
+"""Colour: every decoded frame to 8-bit sRGB, whatever its mode and profile.
 
 First (before orientation and resize) a frame is brought to a mode that
 resizes correctly and that LittleCMS can convert: 8-bit L, LA, RGB, RGBA or

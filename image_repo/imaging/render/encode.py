@@ -1,4 +1,4 @@
-"""Step 8, encode: the finished frames in the output format, without any metadata.
+"""Encode: the finished frames in the output format, without any metadata.
 
 Nothing of the source reaches the encoder but pixels (the frames' ``info``
 is emptied earlier): no EXIF (GPS!), XMP, ICC, comments or text chunks.

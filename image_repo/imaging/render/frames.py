@@ -1,4 +1,4 @@
-"""Decoding the frames a rendition needs, within its budget: one, or every frame of an animation.
+"""Frames: decoding what a rendition needs within its budget, one frame or a whole animation.
 
 By default a rendition is the first frame. With ``animated=True`` and an
 animated source (GIF, WebP, APNG or AVIF sequence; never MPO or TIFF pages,

@@ -1,4 +1,4 @@
-"""Step 1, parameters: what a client may ask of a rendition, checked and put in canonical form.
+"""Parameters: what a client may ask of a rendition, checked and put in canonical form.
 
 ``validate`` turns request parameters into a canonical ``RenderParams``,
 whose ``digest`` names the cached rendition: equal renditions must get equal

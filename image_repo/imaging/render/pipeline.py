@@ -80,6 +80,7 @@ def _run(
     full_size: tuple[int, int] | None,
     limits: DecodeLimits,
 ) -> str | None:
+    """Params, survey, source, plan, frames (each through ``_frame``), alpha, encode."""
     params = checked(params)
     started, deadline = time.perf_counter(), Deadline(limits.decode_seconds)
     with seekable(src) as fp:

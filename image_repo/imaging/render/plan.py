@@ -1,4 +1,4 @@
-"""Step 2, geometry: which part of the upright source becomes which output size.
+"""Geometry: which part of the upright source becomes which output size.
 
 ``plan`` decides crop box and output size from the source's displayed size
 and the parameters (fit, gravity, upscale), before any pixel is decoded; the

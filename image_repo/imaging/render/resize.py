@@ -1,4 +1,4 @@
-"""Step 5, resize: carry out the plan on one decoded, upright frame.
+"""Resize: carry out the plan on one decoded, upright frame.
 
 The plan's box is in the original's upright pixels; the frame may be a
 preview, or a JPEG decoded at a DCT scale, so the box is mapped onto it

@@ -1,4 +1,4 @@
-"""Step 3, the source: opening it, what its frames share, and decoding no more pixels than needed.
+"""The source: opening it, what its frames share, and decoding no more pixels than needed.
 
 A source is an original or its preview (see ``imaging.preview``): a reduced
 copy of a large JPEG, kept at upload, which keeps the original's orientation,
