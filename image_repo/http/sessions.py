@@ -1,19 +1,14 @@
-"""One engine per app, one session per request (closed when the request ends)."""
+"""One session per request, from the app's services (closed when the request ends)."""
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g
+from flask import Flask, g
 from sqlalchemy.orm import Session
 
-from image_repo.db.engine import make_engine, make_session_factory
+from image_repo.http.context import current_services
 
 
 def init_database(app: Flask) -> None:
-    engine = make_engine(app.config["DATABASE_URL"])
-    state = app.extensions["image_repo"]
-    state["engine"] = engine
-    state["session_factory"] = make_session_factory(engine)
-
     @app.teardown_appcontext
     def _close_session(_exc) -> None:
         session = g.pop("db_session", None)
@@ -24,9 +19,5 @@ def init_database(app: Flask) -> None:
 def db_session() -> Session:
     """The request's session (created on first use)."""
     if "db_session" not in g:
-        g.db_session = current_app.extensions["image_repo"]["session_factory"]()
+        g.db_session = current_services().sessions()
     return g.db_session
-
-
-def engine_of(app: Flask):
-    return app.extensions["image_repo"]["engine"]

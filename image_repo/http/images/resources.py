@@ -7,6 +7,7 @@ from image_repo.domain.ingest import ImageFields, ingest, served_filename
 from image_repo.domain.permissions import IMAGES_DELETE, IMAGES_READ, IMAGES_WRITE
 from image_repo.http.auth import current_principal
 from image_repo.http.blobs import send_blob
+from image_repo.http.context import blob_store
 from image_repo.http.errors import ErrorExample, invalid
 from image_repo.http.images.blueprint import images_bp
 from image_repo.http.images.models import ImageModel, ImagePageModel
@@ -35,7 +36,6 @@ from image_repo.http.responses import (
     with_etag,
 )
 from image_repo.http.sessions import db_session
-from image_repo.http.storage import blob_store
 from image_repo.imaging.limits import DecodeLimits
 from image_repo.storage import blob_key
 

@@ -7,11 +7,12 @@ from image_repo.domain.permissions import IMAGES_READ
 from image_repo.domain.similar import similar_images
 from image_repo.http.auth import current_principal
 from image_repo.http.blobs import send_blob
+from image_repo.http.caching import CACHE_CONTROL, CACHE_MAX_AGE, CACHE_RESULT_HEADER, VARY
+from image_repo.http.context import blob_store, locks
 from image_repo.http.errors import ErrorExample, invalid
-from image_repo.http.front import CACHE_CONTROL, CACHE_MAX_AGE, VARY, remember_rendition
+from image_repo.http.front import remember_rendition
 from image_repo.http.images.models import ImageModel
 from image_repo.http.images.resources import BYTES_MISSING, NO_IMAGE, STORE_DOWN
-from image_repo.http.locks import locks
 from image_repo.http.observability import metrics
 from image_repo.http.renditions.blueprint import renditions_bp
 from image_repo.http.renditions.schemas import (
@@ -22,7 +23,6 @@ from image_repo.http.renditions.schemas import (
 )
 from image_repo.http.responses import RENDITION_RESPONSES, IfNoneMatchHeader
 from image_repo.http.sessions import db_session
-from image_repo.http.storage import blob_store
 from image_repo.imaging.limits import DecodeLimits
 from image_repo.imaging.render import RenderError, RenderParams, validate
 from image_repo.storage import BlobNotFound
@@ -88,7 +88,7 @@ def _send(image_id: str, params: RenderParams):
     )
     if response.status_code not in (200, 206):
         return response  # a redirect to a presigned URL
-    response.headers["X-Rendition-Cache"] = "miss" if rendition.computed else "hit"
+    response.headers[CACHE_RESULT_HEADER] = "miss" if rendition.computed else "hit"
     return _cache_headers(response)
 
 
