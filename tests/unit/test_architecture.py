@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 
@@ -165,3 +166,28 @@ def test_the_rendition_front_touches_no_private_attribute():
         and not (isinstance(node.value, ast.Name) and node.value.id == "self")
     ]
     assert not private
+
+
+# Optional store features are declared in BlobStore with a default (storage/base.py).
+ASKS_A_STORE = re.compile(r"\b(?:hasattr|getattr)\(\s*[\w.]*(?:store|blobs?)\b", re.IGNORECASE)
+
+
+def test_no_code_asks_a_store_what_it_can_do():
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in PACKAGE.rglob("*.py")
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if ASKS_A_STORE.search(line)
+    ]
+    assert not offenders
+
+
+def test_every_optional_store_feature_has_a_default():
+    from image_repo.storage import BlobStore, blob_key
+
+    # A store with only the required methods (doing nothing): what the defaults give.
+    bare = type("Bare", (BlobStore,), dict.fromkeys(BlobStore.__abstractmethods__, print))()
+    key = blob_key("0" * 64)
+    assert not bare.has_local_files and bare.local_path(key) is None
+    assert not bare.supports_presigned_urls and bare.presigned_url(key) is None
+    assert bare.cleanup_temp(timedelta(0)) == 0
