@@ -51,6 +51,7 @@ def _app() -> Flask:
 
 @contextmanager
 def _session() -> Iterator[Session]:
+    """A command's unit of work: committed when the block ends, rolled back on an error."""
     session = current_services().sessions()
     try:
         yield session

@@ -187,14 +187,14 @@ def update_image(
         ]
     image.version += 1
     image.updated_at = utcnow()
-    session.commit()
+    session.flush()
     return image
 
 
 def delete_image(session: Session, image: Image) -> None:
     """Remove the row; the bytes stay until ``gc`` finds nothing refers to them."""
     session.delete(image)
-    session.commit()
+    session.flush()
 
 
 def sha_in_use(session: Session, sha: str) -> bool:

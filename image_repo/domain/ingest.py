@@ -2,11 +2,11 @@
 
 The order matters. The cheap checks come first (size, then the tenant's
 existing copy by hash); the decode proves the bytes are an image we accept;
-the bytes are stored before the row that points at them is committed, so a
+the bytes are stored before the row that points at them is written, so a
 crash can leave unreferenced bytes (collected by ``gc``) but never a row
 without its bytes. The unique (tenant, sha256) constraint settles concurrent
-uploads of the same bytes: exactly one insert wins, the others answer with
-the winner.
+uploads of the same bytes: exactly one insert wins, the others (their insert
+undone alone, in a savepoint) answer with the winner. The caller commits.
 """
 
 from __future__ import annotations
@@ -230,18 +230,16 @@ def ingest(
     try:
         store.put(blob_key(sha), stream)
     except StorageError as exc:
-        session.rollback()
         raise BackendUnavailable("The image store is not available; nothing was saved.") from exc
     if info.preview is not None:
         _store_preview(store, sha, info.preview)
 
     image = _new_image(tenant_id, sha, size, info, filename, fields, tags)
-    session.add(image)
     try:
-        session.commit()
+        with session.begin_nested():
+            session.add(image)
     except IntegrityError:
         # Another upload of the same bytes won the race: answer with its image.
-        session.rollback()
         winner = _existing(session, tenant_id, sha)
         if winner is None:
             raise

@@ -22,7 +22,7 @@ from image_repo.http.docs import docs_assets_bp
 from image_repo.http.errors import register_error_handlers
 from image_repo.http.front import install_rendition_front
 from image_repo.http.observability import init_observability
-from image_repo.http.sessions import init_database
+from image_repo.http.sessions import commit_view, init_database
 from image_repo.services import build_services
 
 # Headers a browser client needs to read from cross-origin responses.
@@ -72,6 +72,12 @@ class ImageRepoFlask(Flask):
         except TypeError:  # unhashable: ask Flask every time
             return super().ensure_sync(func)
         return super().ensure_sync(func) if is_async else func
+
+    def dispatch_request(self):
+        """The view's answer, once its unit of work is committed (``http.sessions``)."""
+        answer = super().dispatch_request()
+        commit_view()
+        return answer
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

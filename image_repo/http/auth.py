@@ -65,7 +65,10 @@ def authorize(access: Access) -> None:
     if is_operator_key(current_app.config, api_key):
         principal = OPERATOR
     else:
-        principal = authenticate(db_session(), api_key, services.group_permissions)
+        session = db_session()
+        principal = authenticate(session, api_key, services.group_permissions)
+        if principal is not None and principal.recorded_use:
+            session.commit()  # the key was used, whatever becomes of the request
     if principal is None:
         _unauthorized(BAD_KEY_MESSAGE)
     g.principal = principal

@@ -1,4 +1,12 @@
-"""One session per request, from the app's services (closed when the request ends)."""
+"""One session per request: the request's unit of work.
+
+The session is made on first use from the app's services. Whatever the view
+did through it is committed when the view returns (``commit_view``, called
+by the app's ``dispatch_request``, so a failed commit is answered like any
+error); if the view raises, nothing is committed, and closing the session
+when the request ends rolls back. Domain functions never commit (see
+``image_repo.domain``).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +22,13 @@ def init_database(app: Flask) -> None:
         session = g.pop("db_session", None)
         if session is not None:
             session.close()
+
+
+def commit_view() -> None:
+    """The view returned: commit what it did."""
+    session = g.get("db_session")
+    if session is not None:
+        session.commit()
 
 
 def db_session() -> Session:

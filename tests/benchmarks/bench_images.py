@@ -200,7 +200,8 @@ def test_ingest_vs_decode(bench_settings, tmp_path):
             im.load()
 
     def ingest_direct(path: Path) -> None:
-        with session_factory() as session, path.open("rb") as stream:
+        # The caller commits (domain functions never do).
+        with session_factory.begin() as session, path.open("rb") as stream:
             result = ingest(
                 session,
                 store,

@@ -191,3 +191,16 @@ def test_every_optional_store_feature_has_a_default():
     assert not bare.has_local_files and bare.local_path(key) is None
     assert not bare.supports_presigned_urls and bare.presigned_url(key) is None
     assert bare.cleanup_temp(timedelta(0)) == 0
+
+
+def test_domain_functions_never_commit():
+    """The caller owns the unit of work (image_repo.domain's docstring says who)."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}"
+        for path in (PACKAGE / "domain").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("commit", "rollback")
+    ]
+    assert not offenders
