@@ -39,6 +39,8 @@ from image_repo.db.engine import sqlite_path
 from image_repo.domain import maintenance, tenancy
 from image_repo.domain.errors import DomainError
 from image_repo.http.context import current_services, services_of
+from image_repo.http.keys.schemas import KeySchema, NewKeySchema
+from image_repo.http.tenants.schemas import TenantSchema
 from image_repo.imaging.limits import DecodeLimits
 
 DURATION = re.compile(r"^(\d+)([smhdw])$")
@@ -67,32 +69,12 @@ def _groups() -> frozenset[str]:
     return frozenset(current_services().group_permissions)
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+# Keys and tenants are shown as the API shows them (a key with its tenant's id too).
+KEY_SCHEMA, NEW_KEY_SCHEMA, TENANT_SCHEMA = KeySchema(), NewKeySchema(), TenantSchema()
 
 
 def _key_dict(key) -> dict:
-    return {
-        "key_id": key.id,
-        "tenant_id": key.tenant_id,
-        "name": key.name,
-        "group": key.group,
-        "created_at": _iso(key.created_at),
-        "expires_at": _iso(key.expires_at),
-        "last_used_at": _iso(key.last_used_at),
-        "revoked_at": _iso(key.revoked_at),
-    }
-
-
-def _tenant_dict(tenant) -> dict:
-    return {
-        "tenant_id": tenant.id,
-        "name": tenant.name,
-        "status": tenant.status,
-        "created_at": _iso(tenant.created_at),
-        "max_images": tenant.max_images,
-        "max_bytes": tenant.max_bytes,
-    }
+    return {**KEY_SCHEMA.dump(key), "tenant_id": key.tenant_id}
 
 
 def _emit(as_json: bool, payload: dict, text: str) -> None:
@@ -301,7 +283,7 @@ def tenants_create(name: str, max_images: int | None, max_bytes: int | None, as_
             session, name, groups=_groups(), max_images=max_images, max_bytes=max_bytes
         )
     payload = {
-        **_tenant_dict(new.tenant),
+        **TENANT_SCHEMA.dump(new.tenant),
         "key_id": new.admin_key.id,
         "api_key": new.admin_key.api_key,
         "group": "admin",
@@ -319,7 +301,7 @@ def tenants_create(name: str, max_images: int | None, max_bytes: int | None, as_
 def tenants_list(as_json: bool) -> None:
     """List tenants."""
     with _session() as session:
-        tenants = [_tenant_dict(t) for t in tenancy.list_tenants(session)]
+        tenants = TENANT_SCHEMA.dump(tenancy.list_tenants(session), many=True)
     text = "\n".join(f"{t['tenant_id']}  {t['name']}  {t['status']}" for t in tenants)
     _emit(as_json, {"items": tenants}, text or "no tenants")
 
@@ -346,7 +328,7 @@ def keys_create(
         new = tenancy.create_key(
             session, tenant, group=group, groups=_groups(), name=name, expires_at=expires_at
         )
-    payload = {**_key_dict(new.key), "api_key": new.api_key, "tenant": tenant_name}
+    payload = {**NEW_KEY_SCHEMA.dump(new), "tenant_id": tenant.id, "tenant": tenant_name}
     _emit(as_json, payload, f"key {new.id} ({group}), shown only now:\n  {new.api_key}")
 
 

@@ -1,8 +1,8 @@
 """The framework-free core: what the service does, with explicit arguments.
 
-images, ingest, tenancy, albums (collections), renditions, similar,
-maintenance, permissions, errors, ids, locks, and display (how stored
-values are shown). Nothing here imports Flask (a test checks): the HTTP
+images, image_fields (what clients set on an image, and how it is shown
+back), ingest, tenancy, albums (collections), renditions, similar,
+maintenance, permissions, errors, ids, locks. Nothing here imports Flask (a test checks): the HTTP
 layer, the CLI and scripts call the same functions.
 
 Who commits: the caller. A domain function writes through the session it is

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from image_repo.db.models import CollectionImage, Image, ImageTag
 from image_repo.db.types import utcnow
 from image_repo.domain.errors import NotFound, PreconditionFailed
-from image_repo.domain.ingest import clean_tags, taken_at_fields
+from image_repo.domain.image_fields import clean_tags, taken_at_fields
 
 SORT_COLUMNS = {"uploaded_at": Image.uploaded_at, "taken_at": Image.sort_time}
 

@@ -94,7 +94,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     api = Api(app)
     register_converters(app, api)
-    register_error_handlers(app)
+    register_error_handlers(app, api)
     init_database(app)
     # Observability first: its hooks time and log requests the access check refuses.
     init_observability(app)

@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 from image_repo.db.models import Collection, Image
 from image_repo.domain import albums
 from image_repo.domain.errors import Conflict
-from image_repo.domain.ingest import ImageFields, ingest
+from image_repo.domain.image_fields import ImageFields
+from image_repo.domain.ingest import ingest
 from image_repo.http.context import services_of
 from tests.support.images import jpeg_bytes
 

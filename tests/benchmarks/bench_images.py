@@ -168,7 +168,8 @@ def test_ingest_vs_decode(bench_settings, tmp_path):
     from werkzeug.datastructures import FileStorage
     from werkzeug.test import encode_multipart
 
-    from image_repo.domain.ingest import ImageFields, ingest
+    from image_repo.domain.image_fields import ImageFields
+    from image_repo.domain.ingest import ingest
 
     rounds = _env_int("BENCH_INGEST_ROUNDS", 15)
     width, height = INGEST_SIZE

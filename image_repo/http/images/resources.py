@@ -2,8 +2,9 @@ from flask import current_app, url_for
 from flask.views import MethodView
 
 from image_repo.domain import images
+from image_repo.domain.image_fields import ImageFields, served_filename
 from image_repo.domain.images import ImageFilter
-from image_repo.domain.ingest import ImageFields, ingest, served_filename
+from image_repo.domain.ingest import ingest
 from image_repo.domain.permissions import IMAGES_DELETE, IMAGES_READ, IMAGES_WRITE
 from image_repo.http.auth import current_principal
 from image_repo.http.blobs import send_blob

@@ -2,7 +2,7 @@ import marshmallow as ma
 from flask_smorest.fields import Upload
 from marshmallow import validate
 
-from image_repo.domain.ingest import MAX_TAG_LENGTH, MAX_TAGS
+from image_repo.domain.image_fields import MAX_TAG_LENGTH, MAX_TAGS
 from image_repo.http.fields import Choice, FormText, Text, TimeBound, UTCDateTime
 from image_repo.imaging.formats import ACCEPTED_FORMATS
 
