@@ -1,3 +1,3 @@
-from image_repo.cli import main
+from image_repo.cli.main import main
 
 main()

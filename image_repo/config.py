@@ -219,7 +219,7 @@ SETTINGS: tuple[Setting, ...] = (
         "RATELIMIT_READ",
         str,
         "600 per minute",
-        "Read budget per API key (flask-limiter notation, e.g. `600 per minute`).",
+        "Read budget per API key (`limits` notation, e.g. `600 per minute`).",
     ),
     Setting("RATELIMIT_WRITE", str, "120 per minute", "Write budget per API key."),
     Setting("RATELIMIT_ENABLED", _bool, True, "Turn per-key rate limits on or off."),
@@ -274,7 +274,6 @@ STATIC_CONFIG: dict[str, Any] = {
     "OPENAPI_SWAGGER_UI_CONFIG": {"persistAuthorization": True, "tryItOutEnabled": True},
     "OPENAPI_REDOC_PATH": "/redoc",
     "OPENAPI_REDOC_URL": "/docs/assets/redoc/redoc.standalone.js",
-    "JSON_SORT_KEYS": False,
 }
 
 

@@ -74,14 +74,14 @@ control_socket = control_socket_path(_config["DATA_DIR"])
 def on_starting(server) -> None:
     """Migrate before any worker starts, on the embedded default or when asked."""
     if _config["EMBEDDED_DATABASE"] or _config["AUTO_MIGRATE"]:
-        from image_repo.db.engine import make_engine
         from image_repo.db.migrate import upgrade
+        from image_repo.services import build_services
 
-        engine = make_engine(_config["DATABASE_URL"])
+        services = build_services(_config)
         try:
-            upgrade(engine)
+            upgrade(services.engine)
         finally:
-            engine.dispose()
+            services.close()  # no connection of the master's is left for the workers
 
 
 def child_exit(server, worker) -> None:

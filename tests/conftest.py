@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from image_repo import create_app
 from image_repo.db import migrate
+from image_repo.http.context import services_of
 
 # Hypothesis (under schemathesis) keeps its files out of the checkout.
 os.environ.setdefault(
@@ -83,7 +84,7 @@ def app_config(tmp_path, database_url) -> dict:
 def make_app(config: dict):
     """An app with its database migrated, as `image-repo db upgrade` leaves it."""
     app = create_app(config)
-    migrate.upgrade(app.extensions["image_repo"]["engine"])
+    migrate.upgrade(services_of(app).engine)
     return app
 
 
@@ -91,7 +92,7 @@ def make_app(config: dict):
 def app(app_config):
     app = make_app(app_config)
     yield app
-    app.extensions["image_repo"]["engine"].dispose()
+    services_of(app).engine.dispose()
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
-"""The ``image-repo`` command line (also ``python -m image_repo``).
+"""The ``image-repo`` command line's commands (the program itself is ``cli.main``).
 
 Built on Flask's CLI: every command runs with an application made by
-``create_app`` from the environment, and commands that extensions register
-(``openapi write``) come along. ``register_commands`` puts ours on each app,
-so Flask's test runner sees them too. With ``--json`` a command prints one
-JSON object; commands that create a key put its secret in ``api_key`` and
-its id in ``key_id``.
+``create_app`` from the environment, and takes the services it needs from
+it; commands that extensions register (``openapi write``) come along.
+``register_commands`` puts ours on each app, so Flask's test runner sees
+them too. With ``--json`` a command prints one JSON object; commands that
+create a key put its secret in ``api_key`` and its id in ``key_id``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, FlaskGroup, routes_command, with_appcontext
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.serving import (
@@ -33,12 +33,14 @@ from werkzeug.serving import (
 )
 
 from image_repo.cli.wording import counted
-from image_repo.client.importer import import_command
-from image_repo.config import ConfigError, default_data_dir
+from image_repo.config import default_data_dir
 from image_repo.db import migrate
 from image_repo.db.engine import sqlite_path
 from image_repo.domain import maintenance, tenancy
 from image_repo.domain.errors import DomainError
+from image_repo.http.context import current_services, services_of
+from image_repo.http.keys.schemas import KeySchema, NewKeySchema
+from image_repo.http.tenants.schemas import TenantSchema
 from image_repo.imaging.limits import DecodeLimits
 
 DURATION = re.compile(r"^(\d+)([smhdw])$")
@@ -51,7 +53,8 @@ def _app() -> Flask:
 
 @contextmanager
 def _session() -> Iterator[Session]:
-    session = _app().extensions["image_repo"]["session_factory"]()
+    """A command's unit of work: committed when the block ends, rolled back on an error."""
+    session = current_services().sessions()
     try:
         yield session
         session.commit()
@@ -63,35 +66,15 @@ def _session() -> Iterator[Session]:
 
 
 def _groups() -> frozenset[str]:
-    return frozenset(_app().extensions["image_repo"]["group_permissions"])
+    return frozenset(current_services().group_permissions)
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+# Keys and tenants are shown as the API shows them (a key with its tenant's id too).
+KEY_SCHEMA, NEW_KEY_SCHEMA, TENANT_SCHEMA = KeySchema(), NewKeySchema(), TenantSchema()
 
 
 def _key_dict(key) -> dict:
-    return {
-        "key_id": key.id,
-        "tenant_id": key.tenant_id,
-        "name": key.name,
-        "group": key.group,
-        "created_at": _iso(key.created_at),
-        "expires_at": _iso(key.expires_at),
-        "last_used_at": _iso(key.last_used_at),
-        "revoked_at": _iso(key.revoked_at),
-    }
-
-
-def _tenant_dict(tenant) -> dict:
-    return {
-        "tenant_id": tenant.id,
-        "name": tenant.name,
-        "status": tenant.status,
-        "created_at": _iso(tenant.created_at),
-        "max_images": tenant.max_images,
-        "max_bytes": tenant.max_bytes,
-    }
+    return {**KEY_SCHEMA.dump(key), "tenant_id": key.tenant_id}
 
 
 def _emit(as_json: bool, payload: dict, text: str) -> None:
@@ -141,7 +124,7 @@ def _data_folder(app: Flask) -> str:
 def database_problem(app: Flask) -> str | None:
     """Why the app's database cannot be used as it is, in a sentence or two; None when
     it is migrated. Looks without creating anything: a missing SQLite file is not opened."""
-    engine = app.extensions["image_repo"]["engine"]
+    engine = services_of(app).engine
     embedded = app.config["EMBEDDED_DATABASE"]
     path = sqlite_path(engine)
     if path is not None and not path.exists():
@@ -202,7 +185,7 @@ def serve(host: str, port: int) -> None:
     app = _app()
     server = _listen(app, host, port)  # first: a taken port stops here, with nothing done
     if app.config["EMBEDDED_DATABASE"]:
-        migrate.upgrade(app.extensions["image_repo"]["engine"])
+        migrate.upgrade(services_of(app).engine)
         if app.config["ENV"] == "development":
             _first_run(host, server.port)
     else:
@@ -271,7 +254,7 @@ db_cli = AppGroup("db", help="Database schema.")
 @db_cli.command("upgrade")
 def db_upgrade() -> None:
     """Apply the migrations the database lacks."""
-    migrate.upgrade(_app().extensions["image_repo"]["engine"])
+    migrate.upgrade(current_services().engine)
     click.echo("database is up to date")
 
 
@@ -300,7 +283,7 @@ def tenants_create(name: str, max_images: int | None, max_bytes: int | None, as_
             session, name, groups=_groups(), max_images=max_images, max_bytes=max_bytes
         )
     payload = {
-        **_tenant_dict(new.tenant),
+        **TENANT_SCHEMA.dump(new.tenant),
         "key_id": new.admin_key.id,
         "api_key": new.admin_key.api_key,
         "group": "admin",
@@ -318,7 +301,7 @@ def tenants_create(name: str, max_images: int | None, max_bytes: int | None, as_
 def tenants_list(as_json: bool) -> None:
     """List tenants."""
     with _session() as session:
-        tenants = [_tenant_dict(t) for t in tenancy.list_tenants(session)]
+        tenants = TENANT_SCHEMA.dump(tenancy.list_tenants(session), many=True)
     text = "\n".join(f"{t['tenant_id']}  {t['name']}  {t['status']}" for t in tenants)
     _emit(as_json, {"items": tenants}, text or "no tenants")
 
@@ -345,7 +328,7 @@ def keys_create(
         new = tenancy.create_key(
             session, tenant, group=group, groups=_groups(), name=name, expires_at=expires_at
         )
-    payload = {**_key_dict(new.key), "api_key": new.api_key, "tenant": tenant_name}
+    payload = {**NEW_KEY_SCHEMA.dump(new), "tenant_id": tenant.id, "tenant": tenant_name}
     _emit(as_json, payload, f"key {new.id} ({group}), shown only now:\n  {new.api_key}")
 
 
@@ -381,9 +364,7 @@ def keys_revoke(key_id: str, as_json: bool) -> None:
 
 
 def _store():
-    from image_repo.http.storage import blob_store_of
-
-    return blob_store_of(_app())
+    return current_services().blob_store
 
 
 def _ticking(bar):
@@ -525,66 +506,3 @@ def register_commands(app: Flask) -> None:
         previews_command,
     ):
         app.cli.add_command(command)
-
-
-def _make_app() -> Flask:
-    from image_repo.http.app import create_app
-
-    try:
-        return create_app()
-    except ConfigError as exc:
-        # One line naming what to fix, not a traceback.
-        click.echo(f"image-repo: {exc}", err=True)
-        sys.exit(2)
-
-
-class ImageRepoGroup(FlaskGroup):
-    """Flask's command group, with this program's commands and options only.
-
-    FlaskGroup builds the app with ``create_app`` and runs the commands the
-    app registers in its context. What it adds for Flask projects in general
-    does not apply here and is left out: its ``--app``, ``--env-file`` and
-    ``--debug`` options and ``--version`` (Flask's), its ``run`` and ``shell``
-    commands (``serve`` is ours) and the commands installed packages plug in
-    (flask-limiter's ``limiter``). Flask's ``routes`` stays.
-    """
-
-    def __init__(self, **extra) -> None:
-        super().__init__(
-            add_default_commands=False,
-            add_version_option=False,
-            load_dotenv=False,
-            set_debug_flag=False,
-            **extra,
-        )
-        self.params = [p for p in self.params if p.name not in FLASK_OPTIONS]
-        self.context_settings.pop("auto_envvar_prefix", None)  # no FLASK_* option values
-        self._loaded_plugin_commands = True  # skip the flask.commands entry points
-        self.add_command(routes_command)
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        # FlaskGroup's own looks for --app and --env-file first; there are none.
-        return AppGroup.parse_args(self, ctx, args)
-
-
-FLASK_OPTIONS = frozenset({"env_file", "app", "debug"})
-
-
-@click.group(cls=ImageRepoGroup, create_app=_make_app)
-@click.version_option(
-    package_name="image-repo",
-    prog_name="image-repo",
-    message="%(prog)s %(version)s",
-    help="Show the version and exit.",
-)
-def cli() -> None:
-    """Image Repo: a self-hostable image repository."""
-
-
-# On the top-level group, not app.cli: it is an HTTP client of a running
-# server and needs no app, so a local config error does not stop it.
-cli.add_command(import_command)
-
-
-def main() -> None:
-    cli(prog_name="image-repo")

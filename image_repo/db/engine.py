@@ -23,6 +23,7 @@ def make_engine(url: str) -> Engine:
                 lambda *_: path.parent.mkdir(parents=True, exist_ok=True),
             )
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "savepoint", _sqlite_savepoint_in_a_transaction)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
@@ -45,6 +46,20 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_savepoint_in_a_transaction(connection, _name) -> None:
+    """Open the transaction a savepoint belongs in, if none is open yet.
+
+    Python's sqlite3 begins a transaction only before a write: a SAVEPOINT
+    taken before any write would itself begin one, and its RELEASE would
+    commit it, whatever the session does next. A deferred BEGIN first keeps
+    the savepoint inside the session's transaction (it takes no lock until
+    the savepoint's first write).
+    """
+    dbapi_connection = connection.connection.dbapi_connection
+    if not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import select, tuple_
@@ -23,11 +25,13 @@ def get_collection(session: Session, tenant_id: str, collection_id: str) -> Coll
     return collection
 
 
-def _commit_named(session: Session, name: str) -> None:
+@contextmanager
+def _unique_name(session: Session, name: str) -> Iterator[None]:
+    """Writes that may take a name another collection has: refused alone, as a Conflict."""
     try:
-        session.commit()
+        with session.begin_nested():
+            yield
     except IntegrityError as exc:
-        session.rollback()
         raise Conflict(f"A collection named {name!r} exists already.") from exc
 
 
@@ -43,8 +47,8 @@ def create_collection(
         created_at=now,
         updated_at=now,
     )
-    session.add(collection)
-    _commit_named(session, collection.name)
+    with _unique_name(session, collection.name):
+        session.add(collection)
     return collection
 
 
@@ -68,19 +72,19 @@ def list_collections(
 
 
 def update_collection(session: Session, collection: Collection, changes: dict) -> Collection:
-    if "name" in changes:
-        collection.name = changes["name"].strip()
-    if "description" in changes:
-        collection.description = changes["description"]
-    collection.updated_at = utcnow()
-    _commit_named(session, collection.name)
+    name = changes["name"].strip() if "name" in changes else collection.name
+    with _unique_name(session, name):
+        collection.name = name
+        if "description" in changes:
+            collection.description = changes["description"]
+        collection.updated_at = utcnow()
     return collection
 
 
 def delete_collection(session: Session, collection: Collection) -> None:
     """The collection goes; its images stay."""
     session.delete(collection)
-    session.commit()
+    session.flush()
 
 
 def add_image(session: Session, collection: Collection, image: Image) -> bool:
@@ -88,12 +92,13 @@ def add_image(session: Session, collection: Collection, image: Image) -> bool:
     link = session.get(CollectionImage, (collection.id, image.id))
     if link is not None:
         return False
-    session.add(CollectionImage(collection_id=collection.id, image_id=image.id, added_at=utcnow()))
     try:
-        session.commit()
+        with session.begin_nested():
+            session.add(
+                CollectionImage(collection_id=collection.id, image_id=image.id, added_at=utcnow())
+            )
     except IntegrityError:
-        session.rollback()  # added concurrently: same outcome
-        return False
+        return False  # added concurrently: same outcome
     return True
 
 
@@ -102,7 +107,7 @@ def remove_image(session: Session, collection: Collection, image_id: str) -> Non
     if link is None:
         raise NotFound(f"Image {image_id!r} is not in this collection.")
     session.delete(link)
-    session.commit()
+    session.flush()
 
 
 def image_count(session: Session, collection: Collection) -> int:

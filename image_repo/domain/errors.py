@@ -1,6 +1,6 @@
 """Domain errors: what went wrong, in the domain's words.
 
-The web layer maps each class to one HTTP status (``web.errors``); the
+The HTTP layer maps each class to one HTTP status (``http.errors``); the
 domain itself knows nothing of HTTP.
 """
 

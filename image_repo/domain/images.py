@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from image_repo.db.models import CollectionImage, Image, ImageTag
 from image_repo.db.types import utcnow
 from image_repo.domain.errors import NotFound, PreconditionFailed
-from image_repo.domain.ingest import clean_tags, taken_at_fields
+from image_repo.domain.image_fields import clean_tags, taken_at_fields
 
 SORT_COLUMNS = {"uploaded_at": Image.uploaded_at, "taken_at": Image.sort_time}
 
@@ -187,14 +187,14 @@ def update_image(
         ]
     image.version += 1
     image.updated_at = utcnow()
-    session.commit()
+    session.flush()
     return image
 
 
 def delete_image(session: Session, image: Image) -> None:
     """Remove the row; the bytes stay until ``gc`` finds nothing refers to them."""
     session.delete(image)
-    session.commit()
+    session.flush()
 
 
 def sha_in_use(session: Session, sha: str) -> bool:

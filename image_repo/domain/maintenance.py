@@ -71,9 +71,7 @@ def collect_garbage(session: Session, store: BlobStore, *, grace: timedelta) -> 
         if sha not in referenced and not store.exists(blob_key(sha)):
             store.delete(key)
             report.renditions_removed += 1
-    cleanup = getattr(store, "cleanup_temp", None)
-    if cleanup is not None:
-        report.temp_removed = cleanup(grace)
+    report.temp_removed = store.cleanup_temp(grace)
     return report
 
 

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -65,6 +65,8 @@ class Principal:
     key_id: str | None
     group: str | None
     permissions: frozenset[str]
+    # Authenticating it wrote the key's last_used_at (for the caller to commit).
+    recorded_use: bool = field(default=False, compare=False)
 
     @property
     def is_operator(self) -> bool:
@@ -100,11 +102,10 @@ def create_tenant(
         max_images=max_images,
         max_bytes=max_bytes,
     )
-    session.add(tenant)
     try:
-        session.flush()
+        with session.begin_nested():
+            session.add(tenant)
     except IntegrityError as exc:
-        session.rollback()
         raise Conflict(f"A tenant named {tenant.name!r} exists already.") from exc
     return tenant
 
@@ -224,7 +225,11 @@ def authenticate(
     api_key: str,
     group_permissions: dict[str, frozenset[str]],
 ) -> Principal | None:
-    """The principal for a presented key, or None when it is not a valid key now."""
+    """The principal for a presented key, or None when it is not a valid key now.
+
+    A ``last_used_at`` older than LAST_USED_RESOLUTION is set to now in the
+    session's transaction (``recorded_use``): the caller commits it.
+    """
     match = KEY_PATTERN.match(api_key)
     if match is None:
         return None
@@ -232,12 +237,13 @@ def authenticate(
     now = utcnow()
     if key is None or not key_row_is_valid(key, api_key, now):
         return None
-    if last_used_is_stale(key, now):
+    recorded = last_used_is_stale(key, now)
+    if recorded:
         session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
-        session.commit()
     return Principal(
         tenant_id=key.tenant_id,
         key_id=key.id,
         group=key.group,
         permissions=group_permissions.get(key.group, frozenset()),
+        recorded_use=recorded,
     )

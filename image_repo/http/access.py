@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 
 from flask import Flask, current_app, request
 from flask_smorest import abort
@@ -36,7 +37,7 @@ def access_for(app: Flask, endpoint: str, method: str) -> Access | None:
     return access_of(handler) if handler is not None else None
 
 
-def _check_access() -> None:
+def _check_access(authorize: Callable[[Access], None] | None) -> None:
     if request.endpoint is None:
         return  # routing failed: Flask answers 404/405 in the envelope
     if request.method == "OPTIONS":
@@ -47,12 +48,11 @@ def _check_access() -> None:
         abort(403, message="This operation is not available.")
     if access.public or (access.public_when and current_app.config.get(access.public_when)):
         return
-    authorize = current_app.extensions["image_repo"].get("authorize")
     if authorize is None:
         abort(403, message="This operation is not available.")
     authorize(access)
 
 
 def init_access(app: Flask, authorize: Callable[[Access], None] | None = None) -> None:
-    app.extensions.setdefault("image_repo", {})["authorize"] = authorize
-    app.before_request(_check_access)
+    """Check every request's access; ``authorize`` decides the non-public ones."""
+    app.before_request(partial(_check_access, authorize))

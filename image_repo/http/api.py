@@ -4,7 +4,7 @@
 operation its stable ``operationId``, declares who may call it (a permission,
 or public), and documents the error responses that follow from both, each
 with an example of what the service says then. The access declaration is
-read back by ``web.access`` on every request, so what the spec says is what
+read back by ``http.access`` on every request, so what the spec says is what
 is enforced; a route that declares nothing is refused.
 """
 
@@ -32,8 +32,8 @@ from image_repo.http.errors import (
     VALIDATION_MESSAGE,
     ErrorExample,
     ErrorSchema,
+    complete_envelope,
     error_content,
-    error_payload,
 )
 
 PUBLIC = "public"
@@ -93,7 +93,7 @@ class Api(flask_smorest.Api):
     DEFAULT_ERROR_RESPONSE_NAME = "UNEXPECTED_ERROR"
 
     def handle_http_exception(self, error):
-        return error_payload(error)
+        return complete_envelope(error, super().handle_http_exception(error))
 
     def _register_pagination_header(self):
         """Our lists page with cursors in the body; no X-Pagination header to document."""

@@ -16,13 +16,14 @@ from image_repo.config import load_config
 from image_repo.http.access import init_access
 from image_repo.http.api import Api
 from image_repo.http.auth import authorize, init_auth
+from image_repo.http.context import attach
 from image_repo.http.converters import register_converters
 from image_repo.http.docs import docs_assets_bp
 from image_repo.http.errors import register_error_handlers
 from image_repo.http.front import install_rendition_front
 from image_repo.http.observability import init_observability
-from image_repo.http.sessions import init_database
-from image_repo.http.storage import init_storage
+from image_repo.http.sessions import commit_view, init_database
+from image_repo.services import build_services
 
 # Headers a browser client needs to read from cross-origin responses.
 CORS_EXPOSED_HEADERS = [
@@ -72,6 +73,12 @@ class ImageRepoFlask(Flask):
             return super().ensure_sync(func)
         return super().ensure_sync(func) if is_async else func
 
+    def dispatch_request(self):
+        """The view's answer, once its unit of work is committed (``http.sessions``)."""
+        answer = super().dispatch_request()
+        commit_view()
+        return answer
+
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build an application; ``config`` overrides settings read from the environment.
@@ -82,14 +89,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(load_config(config))
     app.json.sort_keys = False  # keep the schemas' field order
     app.session_interface = NoSessions()  # an API of keys: no cookies, no session work
-    app.extensions["image_repo"] = {}
+    attach(app, build_services(app.config))
     logging.getLogger("image_repo").setLevel(logging.INFO)
 
     api = Api(app)
     register_converters(app, api)
-    register_error_handlers(app)
+    register_error_handlers(app, api)
     init_database(app)
-    init_storage(app)
     # Observability first: its hooks time and log requests the access check refuses.
     init_observability(app)
     # Access (authentication) must run before the rate limiter: budgets are per key.

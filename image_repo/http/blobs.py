@@ -84,9 +84,7 @@ def _ignore_unusable_range() -> None:
 
 
 def _presigned_redirects(store: BlobStore) -> bool:
-    return bool(current_app.config.get("S3_PRESIGNED_REDIRECTS")) and hasattr(
-        store, "presigned_url"
-    )
+    return bool(current_app.config.get("S3_PRESIGNED_REDIRECTS")) and store.supports_presigned_urls
 
 
 def _disposition(download_name: str | None, as_attachment: bool) -> str | None:

@@ -4,7 +4,7 @@
 flask-smorest already shapes HTTP errors this way; this module makes sure a
 message is always present and that unexpected exceptions become a 500 in the
 same envelope, logged here and never shown to the client. ``ErrorExample``
-is how the spec shows an error an operation answers (see ``web.api``).
+is how the spec shows an error an operation answers (see ``http.api``).
 """
 
 from __future__ import annotations
@@ -90,22 +90,20 @@ def _example_name(example: ErrorExample, index: int) -> str:
     return "-".join(words) or f"example-{index + 1}"
 
 
-def error_payload(error: HTTPException) -> tuple[dict, int, dict]:
-    """Envelope, status and headers for an HTTP error."""
-    code = error.code or 500
-    payload: dict = {"code": code, "status": error.name, "message": error.description}
-    headers: dict = {}
-    data = getattr(error, "data", None) or {}
-    if "message" in data:
-        payload["message"] = data["message"]
-    if "errors" in data:
-        payload["errors"] = data["errors"]
-    elif "messages" in data:  # webargs validation errors
-        payload["errors"] = data["messages"]
-        if "message" not in data and code == 422:
-            payload["message"] = VALIDATION_MESSAGE
-    headers.update(data.get("headers") or {})
-    # Headers the exception itself carries (Allow on 405, WWW-Authenticate on 401, ...).
+def complete_envelope(
+    error: HTTPException, answer: tuple[dict, int, dict]
+) -> tuple[dict, int, dict]:
+    """flask-smorest's answer to an HTTP error (``ErrorHandlerMixin.handle_http_exception``),
+    completed: a message always (webargs' 422 in our words, else the error's own
+    description), and the headers the exception carries (Allow on 405, ...)."""
+    payload, code, given_headers = answer
+    if "message" not in payload:
+        webargs_422 = code == 422 and "messages" in (getattr(error, "data", None) or {})
+        message = VALIDATION_MESSAGE if webargs_422 else error.description
+        payload = {"code": payload["code"], "status": payload["status"], "message": message} | {
+            name: value for name, value in payload.items() if name not in ("code", "status")
+        }
+    headers = dict(given_headers or {})
     for name, value in error.get_headers():
         if name.lower() != "content-type":
             headers.setdefault(name, value)
@@ -132,7 +130,10 @@ def domain_error_response(exc: domain.DomainError) -> tuple[dict, int]:
     return payload, code
 
 
-def register_error_handlers(app: Flask) -> None:
+def register_error_handlers(app: Flask, api) -> None:
+    """Domain errors and unexpected exceptions; HTTP errors are the Api's
+    (flask-smorest registers its handler for them)."""
+
     @app.errorhandler(domain.DomainError)
     def handle_domain_error(exc: domain.DomainError):
         return domain_error_response(exc)
@@ -140,9 +141,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):
         if isinstance(exc, HTTPException):
-            return error_payload(exc)
+            return api.handle_http_exception(exc)
         if current_app.config.get("PROPAGATE_EXCEPTIONS"):
             raise exc
         # Logged with its traceback for operators; the client sees only the envelope.
         log.exception("unhandled exception")
-        return error_payload(InternalServerError())
+        return api.handle_http_exception(InternalServerError())

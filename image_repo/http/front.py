@@ -46,10 +46,12 @@ from image_repo.domain.tenancy import (
     key_row_query,
     last_used_is_stale,
 )
-from image_repo.http.auth import is_operator_key, key_from_headers, spend_read_budget
+from image_repo.http.auth import is_operator_key, key_from_headers
+from image_repo.http.caching import CACHE_CONTROL, CACHE_MAX_AGE, CACHE_RESULT_HEADER, VARY
+from image_repo.http.context import http_state, services_of
 from image_repo.http.converters import ID_BODY
 from image_repo.http.observability import operation_name, record_request, request_id_from
-from image_repo.http.storage import blob_store_of
+from image_repo.services.ratelimits import READ
 from image_repo.storage import rendition_key
 
 log = logging.getLogger(__name__)
@@ -64,11 +66,6 @@ STEP_ASIDE_HEADERS = (
     "HTTP_IF_MODIFIED_SINCE",
     "HTTP_IF_UNMODIFIED_SINCE",
 )
-# A rendition never changes for its URL: caches may keep it for a year. Vary
-# keeps shared caches from answering one key's request with another's copy.
-CACHE_MAX_AGE = 31536000
-CACHE_CONTROL = f"public, max-age={CACHE_MAX_AGE}, immutable"
-VARY = ("Authorization", "X-API-Key")
 MEMO_SIZE = 4096  # distinct (route, query string) pairs remembered per process
 
 Answer = tuple[str, list[tuple[str, str]], object | None, object]
@@ -77,6 +74,7 @@ Answer = tuple[str, list[tuple[str, str]], object | None, object]
 class RenditionFront:
     def __init__(self, app: Flask, wsgi_app: Callable) -> None:
         self.app = app
+        self.services = services_of(app)
         self.wsgi_app = wsgi_app
         self.enabled = app.config["RENDITION_FRONT"]
         self.served = 0  # answers given here (the rest went the full way)
@@ -84,7 +82,7 @@ class RenditionFront:
         # kind -> (operation id, route) as the full stack logs them
         self._names: dict[str, tuple[str, str]] = {}
         self._memo_lock = threading.Lock()
-        self._hits = app.extensions["image_repo"]["metrics"].rendition_cache.labels("hit")
+        self._hits = self.services.metrics.rendition_cache.labels("hit")
         self._query = (
             key_row_query()
             .add_columns(Image.sha256)
@@ -162,11 +160,11 @@ class RenditionFront:
         key_match = KEY_PATTERN.match(api_key or "")
         if key_match is None or is_operator_key(self.app.config, api_key):
             return None
-        state = self.app.extensions["image_repo"]
-        store = blob_store_of(self.app)
+        services = self.services
+        store = services.blob_store
         if not store.has_local_files:
             return None
-        with state["engine"].connect() as connection:
+        with services.engine.connect() as connection:
             row = connection.execute(
                 self._query, {"key_id": key_match.group(1), "image_id": image_id}
             ).first()
@@ -176,7 +174,7 @@ class RenditionFront:
             or row.sha256 is None
             or not key_row_is_valid(row, api_key, now)
             or last_used_is_stale(row, now)  # the full stack records the use
-            or IMAGES_READ not in state["group_permissions"].get(row.group, ())
+            or IMAGES_READ not in services.group_permissions.get(row.group, ())
         ):
             return None
         digest, mime_type = known
@@ -188,9 +186,10 @@ class RenditionFront:
             path = store.local_path(rendition_key(row.sha256, digest))
             if path is None:
                 return None  # not made yet, or collected: the full stack makes it
-        budget = spend_read_budget(self.app, row.id)
-        if budget is None:
+        charge = services.budgets.charge(row.id, READ)  # what the full stack charges
+        if charge is not None and not charge.allowed:
             return None  # over budget: the full stack answers 429
+        budget = charge.headers() if charge is not None else []
         if not_modified:
             return "304 NOT MODIFIED", self._headers(etag) + budget, None, seen
         body = open(path, "rb")  # noqa: SIM115 - closed by the WSGI server
@@ -203,7 +202,7 @@ class RenditionFront:
             *self._headers(etag, with_expires=True),
             ("Date", http_date()),
             ("Accept-Ranges", "bytes"),
-            ("X-Rendition-Cache", "hit"),
+            (CACHE_RESULT_HEADER, "hit"),
             *budget,
         ]
         if method == "HEAD":
@@ -222,17 +221,16 @@ class RenditionFront:
 def install_rendition_front(app: Flask) -> None:
     front = RenditionFront(app, app.wsgi_app)
     app.wsgi_app = front
-    app.extensions["image_repo"]["rendition_front"] = front
+    http_state(app).rendition_front = front
 
 
 def remember_rendition(ref: RenditionRef) -> None:
     """Called by the rendition views once a request's parameters proved valid."""
-    app = current_app._get_current_object()
-    front = app.extensions["image_repo"].get("rendition_front")
+    front = http_state(current_app).rendition_front
     if front is not None and front.enabled:
         front.remember(
             request.path.rpartition("/")[2],  # what PATH calls the kind
             request.query_string.decode("latin-1"),
             ref,
-            (operation_name(app, request.endpoint, request.method), request.url_rule.rule),
+            (operation_name(current_app, request.endpoint, request.method), request.url_rule.rule),
         )

@@ -1,9 +1,7 @@
-"""Request ids, one JSON log line per request, and Prometheus metrics.
+"""Request ids, one JSON log line per request, and the request metrics.
 
-Metrics work across gunicorn's worker processes through prometheus-client's
-multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` is set (the gunicorn
-config module sets it); otherwise each app keeps its own registry, so two
-apps in one process share nothing.
+The metrics themselves (``services.metrics``) belong to the app's services;
+here they are counted for each answered request.
 """
 
 from __future__ import annotations
@@ -15,55 +13,14 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from flask import Flask, current_app, g, has_app_context, request
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from flask import Flask, g, has_app_context, request
 
 from image_repo.http.access import access_for
+from image_repo.http.context import current_services, http_state, services_of
 from image_repo.imaging.render import Decode, add_observer
+from image_repo.services.metrics import Metrics
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-
-
-class Metrics:
-    def __init__(self, registry: CollectorRegistry | None) -> None:
-        self.registry = registry
-        labels = ["operation", "method", "status"]
-        self.requests = Counter(
-            "image_repo_requests", "Requests answered.", labels, registry=registry
-        )
-        self.latency = Histogram(
-            "image_repo_request_duration_seconds",
-            "Time to answer a request.",
-            labels,
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.uploaded_bytes = Counter(
-            "image_repo_uploaded_bytes", "Bytes of newly stored originals.", registry=registry
-        )
-        self.rendition_cache = Counter(
-            "image_repo_rendition_cache", "Rendition requests by cache result.", ["result"],
-            registry=registry,
-        )  # fmt: skip
-        self.decode_seconds = Histogram(
-            "image_repo_decode_seconds",
-            "Time spent decoding images.",
-            ["kind"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-
-
-def _children(labels: tuple[str, str, str], app: Flask):
-    """The labelled request counter and histogram, looked up once per label set."""
-    state = app.extensions["image_repo"]
-    cache = state.setdefault("metric_children", {})
-    children = cache.get(labels)
-    if children is None:
-        m = state["metrics"]
-        children = cache[labels] = (m.requests.labels(*labels), m.latency.labels(*labels))
-    return children
 
 
 def _write_log_line(line: str) -> None:
@@ -75,19 +32,11 @@ def _write_log_line(line: str) -> None:
 
 
 def metrics() -> Metrics:
-    return current_app.extensions["image_repo"]["metrics"]
+    return current_services().metrics
 
 
 def render_metrics() -> bytes:
-    if _multiprocess():
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry)
-    return generate_latest(metrics().registry)
-
-
-def _multiprocess() -> bool:
-    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    return metrics().exposition()
 
 
 def request_id_from(given: str | None) -> str:
@@ -113,7 +62,9 @@ def record_request(
     remote_addr: str | None,
 ) -> None:
     """Count and time one answered request, and write its log line."""
-    requests_child, latency_child = _children((operation, method, str(status)), app)
+    requests_child, latency_child = services_of(app).metrics.request_children(
+        operation, method, str(status)
+    )
     requests_child.inc()
     latency_child.observe(duration)
     _write_log_line(
@@ -138,7 +89,7 @@ def operation_name(app: Flask, endpoint: str | None, method: str) -> str:
     """The operationId of a route (looked up once per endpoint and method)."""
     if endpoint is None:
         return "unmatched"
-    names = app.extensions["image_repo"].setdefault("operation_names", {})
+    names = http_state(app).operation_names
     name = names.get((endpoint, method))
     if name is None:
         access = access_for(app, endpoint, method)
@@ -154,10 +105,6 @@ def _observe_rendition(decode: Decode) -> None:
 
 
 def init_observability(app: Flask) -> None:
-    # In multiprocess mode the values live in files, not in a registry.
-    app.extensions["image_repo"]["metrics"] = Metrics(
-        None if _multiprocess() else CollectorRegistry()
-    )
     add_observer(_observe_rendition)  # once per process, however many apps
 
     @app.before_request

@@ -1,19 +1,22 @@
-"""One engine per app, one session per request (closed when the request ends)."""
+"""One session per request: the request's unit of work.
+
+The session is made on first use from the app's services. Whatever the view
+did through it is committed when the view returns (``commit_view``, called
+by the app's ``dispatch_request``, so a failed commit is answered like any
+error); if the view raises, nothing is committed, and closing the session
+when the request ends rolls back. Domain functions never commit (see
+``image_repo.domain``).
+"""
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g
+from flask import Flask, g
 from sqlalchemy.orm import Session
 
-from image_repo.db.engine import make_engine, make_session_factory
+from image_repo.http.context import current_services
 
 
 def init_database(app: Flask) -> None:
-    engine = make_engine(app.config["DATABASE_URL"])
-    state = app.extensions["image_repo"]
-    state["engine"] = engine
-    state["session_factory"] = make_session_factory(engine)
-
     @app.teardown_appcontext
     def _close_session(_exc) -> None:
         session = g.pop("db_session", None)
@@ -21,12 +24,15 @@ def init_database(app: Flask) -> None:
             session.close()
 
 
+def commit_view() -> None:
+    """The view returned: commit what it did."""
+    session = g.get("db_session")
+    if session is not None:
+        session.commit()
+
+
 def db_session() -> Session:
     """The request's session (created on first use)."""
     if "db_session" not in g:
-        g.db_session = current_app.extensions["image_repo"]["session_factory"]()
+        g.db_session = current_services().sessions()
     return g.db_session
-
-
-def engine_of(app: Flask):
-    return app.extensions["image_repo"]["engine"]

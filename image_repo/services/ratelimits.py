@@ -1,7 +1,12 @@
-"""Rate-limit counters shared by every process of one instance, without Redis.
+"""Per-key read and write budgets, and the counters they are kept in.
 
-flask-limiter's ``memory://`` storage keeps counters in each process: under
-gunicorn with N workers a key got N times its budget. This ``limits`` storage
+``Budgets`` charges requests with the ``limits`` library's public interface;
+the full stack (``http.auth``) and the rendition front call the same
+``charge``, so one key has one budget whichever answers it.
+
+Counters shared by every process of one instance, without Redis: an
+in-memory ``limits`` storage keeps counters in each process, so under
+gunicorn with N workers a key got N times its budget. ``SQLiteStorage``
 keeps them in a small SQLite file in the data folder instead (WAL, one
 statement per hit), so every worker, the rendition front and the
 development server charge the same counters. Redis (``IMAGE_REPO_REDIS_URL``)
@@ -23,9 +28,14 @@ import sqlite3
 import threading
 import time
 import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from limits.storage import MovingWindowSupport, Storage
+from limits import RateLimitItem, parse_many
+from limits.storage import MovingWindowSupport, Storage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 
 SCHEME = "image-repo-sqlite"
 FILE_NAME = "rate-limits.db"
@@ -50,8 +60,96 @@ _INCR = (
 )
 
 
+# Counters are keyed as flask-limiter keys application limits (key prefix,
+# then the key's id, then the limit's scope), for example
+# ``LIMITER/image-repo/key_.../read/600/1/minute``: budgets kept in Redis by
+# versions built on flask-limiter carry over.
+KEY_PREFIX = "image-repo"
+READ, WRITE = "read", "write"
+
+
 def storage_uri(path: Path) -> str:
     return f"{SCHEME}://{urllib.parse.quote(str(Path(path).absolute()))}"
+
+
+def counters_uri(config: Mapping[str, Any]) -> str:
+    """Where the counters live: Redis when set (shared by instances), else the data folder."""
+    return config.get("REDIS_URL") or storage_uri(config["DATA_DIR"] / FILE_NAME)
+
+
+@dataclass(frozen=True)
+class Charge:
+    """One request charged to a budget: whether it may pass, and what to tell the client.
+
+    ``limit`` is the limit reported: the first one spent, else the first of
+    its kind (as flask-limiter reports it); ``reset_at`` is when its window
+    ends, in epoch seconds.
+    """
+
+    allowed: bool
+    limit: RateLimitItem
+    remaining: int
+    reset_at: int
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [
+            ("X-RateLimit-Limit", str(self.limit.amount)),
+            ("X-RateLimit-Remaining", str(self.remaining)),
+            ("X-RateLimit-Reset", str(self.reset_at)),
+        ]
+
+    def retry_after(self, now: float) -> int:
+        """Seconds until the spent window ends (for Retry-After on a refusal)."""
+        return int(self.reset_at - now)
+
+
+class Budgets:
+    """Read and write budgets per key, on one ``limits`` storage, in fixed windows.
+
+    A kind may have several limits (``10 per second; 600 per minute``): they
+    are charged smallest window first and the first one spent refuses the
+    request. ``enabled=False`` charges nothing (and needs no storage).
+    """
+
+    def __init__(
+        self, storage: Storage | None, *, read: str, write: str, enabled: bool = True
+    ) -> None:
+        self.enabled = enabled and storage is not None
+        self.storage = storage
+        self._strategy = FixedWindowRateLimiter(storage) if self.enabled else None
+        self._limits = {READ: _limits(read), WRITE: _limits(write)}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Budgets:
+        enabled = bool(config["RATELIMIT_ENABLED"])
+        storage = storage_from_string(counters_uri(config)) if enabled else None
+        return cls(
+            storage,
+            read=config["RATELIMIT_READ"],
+            write=config["RATELIMIT_WRITE"],
+            enabled=enabled,
+        )
+
+    def charge(self, identity: str, kind: str) -> Charge | None:
+        """Spend one ``kind`` (READ or WRITE) of ``identity``'s budget; None when off."""
+        if self._strategy is None:
+            return None
+        identifiers = (KEY_PREFIX, identity, kind)
+        items = self._limits[kind]
+        shown, allowed = items[0], True
+        for item in items:
+            if not self._strategy.hit(item, *identifiers):
+                shown, allowed = item, False
+                break
+        reset, remaining = self._strategy.get_window_stats(shown, *identifiers)
+        return Charge(allowed, shown, remaining, int(reset + 1))
+
+
+def _limits(text: str) -> list[RateLimitItem]:
+    items = sorted(parse_many(text))  # smallest window first, as flask-limiter tries them
+    if not items:
+        raise ValueError(f"no rate limit in {text!r}")
+    return items
 
 
 class SQLiteStorage(Storage, MovingWindowSupport):

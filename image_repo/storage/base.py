@@ -21,7 +21,7 @@ import abc
 import io
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -152,14 +152,21 @@ def clamp_range(start: int, end: int, size: int) -> tuple[int, int]:
 
 
 class BlobStore(abc.ABC):
-    """Where image bytes live. Implementations: LocalBlobStore, (later) S3.
+    """Where image bytes live. Implementations: LocalBlobStore, S3BlobStore.
 
     Every method validates its key first (InvalidKey). Backend failures are
     raised as StorageError; a missing blob as BlobNotFound.
+
+    Optional features (local files, presigned URLs, clean-up of interrupted
+    writes) are declared here with a default that says "not here"; a backend
+    that has one overrides it. Callers use them as declared and never ask a
+    store what it is.
     """
 
     # True when local_path() gives files (and None exactly for missing blobs).
     has_local_files = False
+    # True when presigned_url() gives URLs.
+    supports_presigned_urls = False
 
     @abc.abstractmethod
     def put(self, key: str, stream: BinaryIO, *, durable: bool = True) -> int:
@@ -211,8 +218,30 @@ class BlobStore(abc.ABC):
     def modified_at(self, key: str) -> datetime:
         """When the blob was last written (timezone-aware UTC)."""
 
+    # -- optional features, with their defaults --------------------------------
+
     def local_path(self, key: str) -> Path | None:
         """A file holding the blob, for sendfile; None if there is none (no such
         blob, or a store without local files such as S3): then use open()."""
         validate_key(key)
         return None
+
+    def presigned_url(
+        self,
+        key: str,
+        *,
+        expires_in: int = 300,
+        response_content_type: str | None = None,
+        response_content_disposition: str | None = None,
+    ) -> str | None:
+        """A URL that GETs the blob without credentials for ``expires_in`` seconds,
+        answered with the given Content-Type and Content-Disposition; None from a
+        store that cannot make one (see ``supports_presigned_urls``)."""
+        validate_key(key)
+        return None
+
+    def cleanup_temp(self, older_than: timedelta) -> int:
+        """Remove what writes interrupted ``older_than`` ago or earlier left behind
+        (by a crash); return how many. Keep ``older_than`` well above the longest
+        upload. A store whose writes leave nothing behind has nothing to do: 0."""
+        return 0

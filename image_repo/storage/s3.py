@@ -85,6 +85,8 @@ class S3BlobStore(BlobStore):
     threads (boto3 clients are); build it after forking, as connections are
     not shared between processes."""
 
+    supports_presigned_urls = True
+
     def __init__(
         self,
         bucket: str,

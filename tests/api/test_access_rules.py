@@ -7,6 +7,7 @@ import re
 import pytest
 
 from image_repo.http.access import access_for
+from image_repo.http.context import services_of
 from tests.conftest import create_tenant
 
 GROUPS = ["reader", "contributor", "editor", "admin"]
@@ -53,7 +54,7 @@ def _path(rule) -> str:
 
 def test_permission_matrix(app):
     tenant = create_tenant(app)
-    group_permissions = app.extensions["image_repo"]["group_permissions"]
+    group_permissions = services_of(app).group_permissions
     keys = {group: tenant.key(group) for group in GROUPS}
     revoked = tenant.new_key("admin")
     app.test_cli_runner().invoke(args=["keys", "revoke", revoked["key_id"]])
@@ -94,7 +95,7 @@ def _expire(app, key_id):
     from image_repo.db.models import ApiKey
 
     with app.app_context():
-        session = app.extensions["image_repo"]["session_factory"]()
+        session = services_of(app).sessions()
         key = session.get(ApiKey, key_id)
         key.expires_at = datetime.now(UTC) - timedelta(seconds=1)
         session.commit()

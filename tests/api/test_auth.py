@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from image_repo.domain import tenancy
+from image_repo.http.context import services_of
 
 
 def test_key_accepted_as_bearer_and_as_x_api_key(client, tenant):
@@ -63,7 +64,7 @@ def test_group_without_permission_is_403(client, tenant):
 
 def test_no_secret_is_stored_in_clear(app, tenant):
     keys = [tenant.admin_key, tenant.key("reader"), tenant.key("editor")]
-    engine = app.extensions["image_repo"]["engine"]
+    engine = services_of(app).engine
     with engine.connect() as connection:
         rows = connection.execute(text("SELECT * FROM api_keys")).mappings().all()
     dump = repr([dict(row) for row in rows])
@@ -84,7 +85,7 @@ def test_last_used_is_recorded(client, tenant):
 def test_suspended_tenant_keys_are_refused(app, client, tenant):
     from image_repo.db.models import Tenant
 
-    session = app.extensions["image_repo"]["session_factory"]()
+    session = services_of(app).sessions()
     session.get(Tenant, tenant.tenant_id).status = "suspended"
     session.commit()
     session.close()

@@ -9,6 +9,7 @@ from sqlalchemy import create_engine, inspect
 from image_repo import create_app
 from image_repo.cli import serve
 from image_repo.client.importer import FileResult, ImportReport, format_summary, import_command
+from image_repo.http.context import services_of
 from tests.conftest import needs_postgres, postgres_schema
 from tests.support.live_server import cli_run
 
@@ -115,7 +116,7 @@ def test_a_reachable_postgresql_database_that_is_not_migrated(tmp_path, args):
     with postgres_schema("unmigrated") as url:
         app = create_app({"DATA_DIR": tmp_path / "data", "DATABASE_URL": url, "REDIS_URL": None})
         result = app.test_cli_runner().invoke(args=args)
-        app.extensions["image_repo"]["engine"].dispose()
+        services_of(app).engine.dispose()
         assert result.exit_code == 2, result.output
         assert "no Image Repo tables" in result.stderr
         assert "image-repo db upgrade" in result.stderr

@@ -14,7 +14,7 @@ import re
 import pytest
 from PIL import Image, ImageChops
 
-from image_repo.http.storage import blob_store_of
+from image_repo.http.context import services_of
 from image_repo.imaging import loading
 from image_repo.imaging.formats import ACCEPTED_FORMATS  # registers the HEIF plugin
 from image_repo.imaging.limits import Deadline, DecodeLimits, DecodeTimeout, LimitExceeded
@@ -48,7 +48,7 @@ def assert_refused(app, client, editor, response, status: int, reason: str, word
     assert response.json["errors"] == {"image": [reason]}
     assert words in response.json["message"]
     assert client.get("/images", headers=editor).json["items"] == []
-    assert list(blob_store_of(app).iter_keys()) == []
+    assert list(services_of(app).blob_store.iter_keys()) == []
 
 
 # --- A.1: JPEG scans ----------------------------------------------------------

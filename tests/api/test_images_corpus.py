@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from image_repo.http.storage import blob_store_of
+from image_repo.http.context import services_of
 from tests.support.corpus import corpus_files, corpus_path, manifest
 from tests.support.images import upload
 
@@ -38,4 +38,4 @@ def test_rejected_file(app, client, editor, name):
     assert 400 <= response.status_code < 500, (response.status_code, response.json)
     assert response.json["message"]
     assert client.get("/images", headers=editor).json["items"] == []
-    assert list(blob_store_of(app).iter_keys()) == []
+    assert list(services_of(app).blob_store.iter_keys()) == []

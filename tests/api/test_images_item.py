@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 
+from image_repo.http.context import services_of
 from tests.support.images import jpeg_bytes, png_bytes, upload
 
 
@@ -210,7 +211,7 @@ def test_bidi_and_control_characters_leave_file_names(app, client, tenant):
 
     from image_repo.db.models import Image
 
-    with app.extensions["image_repo"]["engine"].begin() as connection:
+    with services_of(app).engine.begin() as connection:
         connection.execute(
             update(Image)
             .where(Image.id == image["id"])

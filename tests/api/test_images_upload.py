@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from image_repo.db.models import Image
-from image_repo.http.storage import blob_store_of
+from image_repo.http.context import services_of
 from image_repo.storage import StorageError
 from tests.conftest import create_tenant, make_app
 from tests.support.corpus import corpus_path
@@ -16,7 +16,7 @@ from tests.support.images import png_bytes, upload
 
 
 def image_rows(app) -> int:
-    session = app.extensions["image_repo"]["session_factory"]()
+    session = services_of(app).sessions()
     try:
         return session.scalar(select(func.count(Image.id)))
     finally:
@@ -24,7 +24,7 @@ def image_rows(app) -> int:
 
 
 def blob_count(app) -> int:
-    return len(list(blob_store_of(app).iter_keys("originals/")))
+    return len(list(services_of(app).blob_store.iter_keys("originals/")))
 
 
 def test_upload_returns_201_with_metadata_and_location(client, tenant):
@@ -198,7 +198,7 @@ def test_quota_of_bytes(app, client):
 
 
 def test_storage_failure_is_503_and_leaves_no_row(app, client, tenant):
-    store = blob_store_of(app)
+    store = services_of(app).blob_store
     real_put = store.put
 
     def failing_put(key, stream):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from image_repo.http.storage import blob_store_of
+from image_repo.http.context import services_of
 from image_repo.storage import blob_key
 from tests.support.images import png_bytes, upload
 
@@ -14,7 +14,7 @@ def run(app, *args):
 
 
 def test_gc_removes_bytes_no_image_refers_to(app, client, tenant, other_tenant):
-    store = blob_store_of(app)
+    store = services_of(app).blob_store
     shared = png_bytes(1)
     mine = upload(client, tenant.headers(), shared).json
     upload(client, other_tenant.headers(), shared)
@@ -35,7 +35,7 @@ def test_gc_removes_bytes_no_image_refers_to(app, client, tenant, other_tenant):
 
 
 def test_fsck_reports_missing_corrupt_and_orphaned_bytes(app, client, tenant):
-    store = blob_store_of(app)
+    store = services_of(app).blob_store
     ok = upload(client, tenant.headers(), png_bytes(3)).json
     lost = upload(client, tenant.headers(), png_bytes(4)).json
     damaged = upload(client, tenant.headers(), png_bytes(5)).json
@@ -70,7 +70,7 @@ def test_fsck_shows_progress_without_json(app, client, tenant):
 
 
 def test_fsck_without_json_names_each_damaged_image_and_what_is_wrong(app, client, tenant):
-    store = blob_store_of(app)
+    store = services_of(app).blob_store
     ok = upload(client, tenant.headers(), png_bytes(8)).json
     lost = upload(client, tenant.headers(), png_bytes(9)).json
     damaged = upload(client, tenant.headers(), png_bytes(10)).json

@@ -9,7 +9,7 @@ import re
 import pytest
 import requests
 
-from image_repo.http.storage import blob_store_of
+from image_repo.http.context import services_of
 from tests.conftest import make_app
 from tests.support.images import upload
 from tests.support.live_server import gunicorn_server
@@ -23,7 +23,7 @@ def test_liveness_and_readiness(client):
 
 
 def test_readiness_names_the_failed_dependency(app, client):
-    store = blob_store_of(app)
+    store = services_of(app).blob_store
 
     def broken(_key):
         raise OSError("disk gone")
@@ -37,11 +37,11 @@ def test_readiness_names_the_failed_dependency(app, client):
 
 def test_readiness_with_the_database_down(app_config, tmp_path):
     app = make_app(app_config)
-    app.extensions["image_repo"]["engine"].dispose()
+    services_of(app).engine.dispose()
     from image_repo.db.engine import make_engine, make_session_factory
 
     dead = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
-    app.extensions["image_repo"]["session_factory"] = make_session_factory(dead)
+    services_of(app).sessions = make_session_factory(dead)
     response = app.test_client().get("/health/ready")
     assert response.status_code == 503
     assert set(response.json["errors"]) == {"database"}

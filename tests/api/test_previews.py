@@ -8,7 +8,7 @@ import json
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
-from image_repo.http.storage import blob_store_of
+from image_repo.http.context import services_of
 from image_repo.imaging.preview import PREVIEW_SIDE
 from image_repo.imaging.render import RenderParams, observing, preview_may_serve, render
 from image_repo.storage import blob_key, preview_key
@@ -37,7 +37,7 @@ def put(client, headers, data: bytes, name: str = "big.jpg") -> dict:
 
 
 def stored_preview(app, sha: str) -> Image.Image | None:
-    store = blob_store_of(app)
+    store = services_of(app).blob_store
     if not store.exists(preview_key(sha)):
         return None
     with store.open(preview_key(sha)) as f:
@@ -156,7 +156,7 @@ def test_a_preview_keeps_the_icc_profile_so_colours_match(app, client, tenant):
 def test_a_damaged_or_missing_preview_only_costs_speed(app, client, tenant):
     data = large_jpeg("orientation/Landscape_1.jpg")
     image = put(client, tenant.headers(), data)
-    store = blob_store_of(app)
+    store = services_of(app).blob_store
     store.put(preview_key(image["sha256"]), io.BytesIO(b"\xff\xd8\xff garbage"))
     with observing() as decodes:
         fetch(client, tenant.headers(), image["id"], width=200, format="png")
@@ -195,14 +195,14 @@ def test_previews_can_be_turned_off_and_made_later(app_config):
         again = runner.invoke(args=["previews", "--json"])
         assert json.loads(again.output)["present"] == 1 and json.loads(again.output)["made"] == 0
 
-        store = blob_store_of(app)
+        store = services_of(app).blob_store
         store.delete(preview_key(image["sha256"]))
         store.delete(blob_key(image["sha256"]))
         broken = runner.invoke(args=["previews", "--json"])
         assert broken.exit_code == 1
         assert json.loads(broken.output)["missing"] == [image["sha256"]]
     finally:
-        app.extensions["image_repo"]["engine"].dispose()
+        services_of(app).engine.dispose()
 
 
 def test_gc_removes_the_preview_with_its_original(app, client, tenant):
@@ -212,7 +212,7 @@ def test_gc_removes_the_preview_with_its_original(app, client, tenant):
     assert client.delete(f"/images/{image['id']}", headers=tenant.headers()).status_code == 204
     result = app.test_cli_runner().invoke(args=["gc", "--grace", "0s"])
     assert result.exit_code == 0, result.output
-    store = blob_store_of(app)
+    store = services_of(app).blob_store
     assert not store.exists(blob_key(sha))
     assert not store.exists(preview_key(sha))
     assert list(store.iter_keys("renditions/")) == []
@@ -223,7 +223,7 @@ def test_a_truncated_large_jpeg_is_still_refused(app, client, tenant):
     data = large_jpeg("orientation/Landscape_1.jpg")
     response = upload(client, tenant.headers(), data[: len(data) * 2 // 3], "cut.jpg")
     assert response.status_code == 422, response.json
-    assert list(blob_store_of(app).iter_keys("")) == []
+    assert list(services_of(app).blob_store.iter_keys("")) == []
 
 
 def test_nothing_but_the_orientation_and_colour_profile_reaches_a_preview(app, client, tenant):
@@ -232,7 +232,7 @@ def test_nothing_but_the_orientation_and_colour_profile_reaches_a_preview(app, c
     data = large_jpeg("valid/exif_gps.jpg", scale=300.0, comment=secret, xmp=xmp)  # 2400 px
     assert secret in data and Image.open(io.BytesIO(data)).getexif()
     image = put(client, tenant.headers(), data)
-    store = blob_store_of(app)
+    store = services_of(app).blob_store
     with store.open(preview_key(image["sha256"])) as f:
         raw = f.read()
     assert secret not in raw

@@ -11,6 +11,7 @@ from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
+from image_repo.http.context import http_state
 from image_repo.services.ratelimits import SQLiteStorage, storage_uri
 from tests.conftest import TEST_REDIS_URL, create_tenant, make_app, needs_redis
 from tests.support.images import jpeg_bytes, png_bytes, upload
@@ -165,7 +166,7 @@ def test_retry_after_comes_only_with_429(limited_app):
     thumbnail = f"/images/{image['id']}/thumbnail?size=small"
     answers = [client.get(thumbnail, headers=headers) for _ in range(3)]
     # The last of these came from the rendition front, which must agree.
-    assert limited_app.extensions["image_repo"]["rendition_front"].served >= 1
+    assert http_state(limited_app).rendition_front.served >= 1
     answers.append(client.post("/collections", json={"name": "c"}, headers=headers))
     for response in answers:
         assert response.status_code in (200, 201)

@@ -13,6 +13,7 @@ from sqlalchemy import update
 
 from image_repo.db.models import ApiKey
 from image_repo.domain.permissions import ACCOUNT_READ, ALL_PERMISSIONS, TENANTS_MANAGE
+from image_repo.http.context import http_state, services_of
 from image_repo.storage import rendition_key
 from tests.conftest import create_tenant, make_app
 from tests.support.images import jpeg_bytes, upload
@@ -24,7 +25,7 @@ VOLATILE = {"Date", "Expires", "X-Request-ID", "X-RateLimit-Remaining", "X-RateL
 
 
 def _front(app):
-    return app.extensions["image_repo"]["rendition_front"]
+    return http_state(app).rendition_front
 
 
 def _app_with_image(app_config, seed: int, **settings):
@@ -155,7 +156,7 @@ def test_front_hands_over_what_it_must_not_answer(served_image, app_config):
     assert front.served == served
 
     # A collected rendition is made again by the full stack.
-    app.extensions["image_repo"]["blob_store"].delete(stored)
+    services_of(app).blob_store.delete(stored)
     again = client.get(url, headers=headers)
     assert again.status_code == 200 and again.headers["X-Rendition-Cache"] == "miss"
 
@@ -190,7 +191,7 @@ def test_front_refuses_a_group_without_read_permission(app_config):
 
 def test_front_leaves_a_stale_last_used_to_the_full_stack(served_image):
     app, client, tenant, headers, _, url = served_image
-    engine = app.extensions["image_repo"]["engine"]
+    engine = services_of(app).engine
     with engine.begin() as connection:
         connection.execute(
             update(ApiKey).where(ApiKey.id == tenant.admin_key_id).values(last_used_at=None)
@@ -204,7 +205,7 @@ def test_front_leaves_a_stale_last_used_to_the_full_stack(served_image):
 
 def test_front_logs_and_counts_its_answers(served_image, capsys):
     app, client, tenant, headers, _, url = served_image
-    metrics = app.extensions["image_repo"]["metrics"]
+    metrics = services_of(app).metrics
 
     def sample(name: str, **labels) -> float:
         return metrics.registry.get_sample_value(name, labels) or 0.0

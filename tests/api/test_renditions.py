@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
-from image_repo.http.storage import blob_store_of
+from image_repo.http.context import services_of
 from image_repo.imaging.render import observing
 from tests.conftest import create_tenant, make_app
 from tests.support.corpus import corpus_files, corpus_path, manifest
@@ -253,7 +253,7 @@ def test_bad_render_parameters_are_422(client, tenant, query):
 
 
 def test_gc_removes_renditions_with_their_original(app, client, tenant):
-    store = blob_store_of(app)
+    store = services_of(app).blob_store
     image = put(client, tenant.headers(), "valid/hopper.png")
     client.get(f"/images/{image['id']}/thumbnail", headers=tenant.headers())
     assert list(store.iter_keys("renditions/"))

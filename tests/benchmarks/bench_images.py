@@ -53,6 +53,7 @@ import pytest
 import requests
 from sqlalchemy import event, select
 
+from image_repo.http.context import services_of
 from tests.conftest import create_tenant, make_app
 from tests.support.corpus import corpus_path
 from tests.support.live_server import cli, gunicorn_server
@@ -167,16 +168,16 @@ def test_ingest_vs_decode(bench_settings, tmp_path):
     from werkzeug.datastructures import FileStorage
     from werkzeug.test import encode_multipart
 
-    from image_repo.domain.ingest import ImageFields, ingest
-    from image_repo.http.storage import blob_store_of
+    from image_repo.domain.image_fields import ImageFields
+    from image_repo.domain.ingest import ingest
 
     rounds = _env_int("BENCH_INGEST_ROUNDS", 15)
     width, height = INGEST_SIZE
     max_bytes, max_pixels = 256 * MIB, 2 * width * height
     app = _app(tmp_path, MAX_UPLOAD_BYTES=max_bytes, MAX_PIXELS=max_pixels)
     tenant = create_tenant(app, "bench")
-    session_factory = app.extensions["image_repo"]["session_factory"]
-    store = blob_store_of(app)
+    session_factory = services_of(app).sessions
+    store = services_of(app).blob_store
     client = app.test_client()
     headers = {"X-API-Key": tenant.admin_key}
 
@@ -200,7 +201,8 @@ def test_ingest_vs_decode(bench_settings, tmp_path):
             im.load()
 
     def ingest_direct(path: Path) -> None:
-        with session_factory() as session, path.open("rb") as stream:
+        # The caller commits (domain functions never do).
+        with session_factory.begin() as session, path.open("rb") as stream:
             result = ingest(
                 session,
                 store,
@@ -317,7 +319,7 @@ def test_ingest_vs_decode(bench_settings, tmp_path):
     }
     for path in write_results("images_ingest", data, tmp_path, bench_settings.results_dir):
         print(f"ingest: results written to {path}")
-    app.extensions["image_repo"]["engine"].dispose()
+    services_of(app).engine.dispose()
 
 
 # --- 2. list latency at depth -----------------------------------------------
@@ -344,8 +346,8 @@ def test_list_page_at_depth(bench_settings, tmp_path):
     app = _app(tmp_path)
     tenant = create_tenant(app, "bench")
     tenant_id = tenant.tenant_id
-    engine = app.extensions["image_repo"]["engine"]
-    session_factory = app.extensions["image_repo"]["session_factory"]
+    engine = services_of(app).engine
+    session_factory = services_of(app).sessions
 
     filled = time.perf_counter()
     ids = fill_images(engine, tenant_id, rows)

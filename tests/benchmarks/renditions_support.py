@@ -32,6 +32,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from image_repo.http.context import services_of
+
 from .harness import WRK_SCRIPT, LoadResult, _children_cpu, server_cpu
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -563,7 +565,7 @@ PHASES = {
     ("observability.py", "_start"): "observability: request start",
     ("access.py", "_check_access"): "access check (auth included)",
     ("tenancy.py", "authenticate"): "  auth: key + tenant lookup (2 SELECTs)",
-    ("flask_limiter/_extension.py", "_check_request_limit"): "rate limiter",
+    ("ratelimits.py", "charge"): "rate limiter (budget charge)",
     ("webargs/core.py", "parse"): "query parsing (webargs)",
     ("resources.py", "_params"): "render params: validate",
     ("render.py", "digest"): "RenderParams.digest (all calls)",
@@ -578,7 +580,7 @@ PHASES = {
     ("local.py", "_path"): "LocalBlobStore._path (all calls, resolve)",
     ("flask/helpers.py", "send_file"): "flask.send_file",
     ("observability.py", "_finish"): "observability: metrics + access log",
-    ("database.py", "_close_session"): "DB session close",
+    ("sessions.py", "_close_session"): "DB session close",
 }
 
 
@@ -690,7 +692,7 @@ def _profile_main(opts: argparse.Namespace) -> None:
     # The service logs a JSON line per request to stdout: to a file, as under gunicorn.
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
         wall, cpu, phases, top = profile_requests(app, paths, headers, warm=warm, timed=timed)
-    app.extensions["image_repo"]["engine"].dispose()
+    services_of(app).engine.dispose()
     result = {"wall_us": wall, "cpu_us": cpu, "phases_us": phases, "top": top}
     real_stdout.write(json.dumps(result) + "\n")
 

@@ -5,6 +5,7 @@ import json
 import requests
 
 from image_repo import create_app
+from image_repo.http.context import services_of
 from tests.support.live_server import cli, gunicorn_server
 
 
@@ -15,7 +16,8 @@ def test_two_apps_in_one_process_share_no_state(tmp_path):
     b = create_app({"DATA_DIR": tmp_path / "b", "SECRET_KEY": "b" * 32})
     assert a.config["SECRET_KEY"] != b.config["SECRET_KEY"]
     assert a.config["DATA_DIR"] != b.config["DATA_DIR"]
-    assert a.extensions["image_repo"] is not b.extensions["image_repo"]
+    assert services_of(a) is not services_of(b)
+    assert services_of(a).engine is not services_of(b).engine
     a.config["MAX_PIXELS"] = 1
     assert b.config["MAX_PIXELS"] != 1
     # CORS configured on one only.

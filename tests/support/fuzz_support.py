@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from image_repo.http.access import access_for
 from image_repo.http.auth import OPERATOR
+from image_repo.http.context import services_of
 from tests.conftest import TenantHandle, create_tenant, make_app
 from tests.support.corpus import corpus_files, corpus_path
 
@@ -130,7 +131,7 @@ class FuzzWorld:
             }
         )
         self.client = self.app.test_client()
-        self.permissions = dict(self.app.extensions["image_repo"]["group_permissions"])
+        self.permissions = dict(services_of(self.app).group_permissions)
         self.permissions[OPERATOR_GROUP] = OPERATOR.permissions
         self._urls = self.app.url_map.bind("localhost")
         self.home = self._seed_tenant("acme")
@@ -143,7 +144,7 @@ class FuzzWorld:
         )
 
     def close(self) -> None:
-        self.app.extensions["image_repo"]["engine"].dispose()
+        services_of(self.app).engine.dispose()
 
     # -- callers ---------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from image_repo.db.models import Image
-from image_repo.domain.ingest import local_taken_at
+from image_repo.domain.image_fields import local_taken_at
 
 
 class ImageModel:

@@ -2,11 +2,14 @@ from flask import current_app, url_for
 from flask.views import MethodView
 
 from image_repo.domain import images
+from image_repo.domain.image_fields import ImageFields, served_filename
 from image_repo.domain.images import ImageFilter
-from image_repo.domain.ingest import ImageFields, ingest, served_filename
+from image_repo.domain.ingest import ingest
 from image_repo.domain.permissions import IMAGES_DELETE, IMAGES_READ, IMAGES_WRITE
+from image_repo.domain.similar import similar_images
 from image_repo.http.auth import current_principal
 from image_repo.http.blobs import send_blob
+from image_repo.http.context import blob_store
 from image_repo.http.errors import ErrorExample, invalid
 from image_repo.http.images.blueprint import images_bp
 from image_repo.http.images.models import ImageModel, ImagePageModel
@@ -19,6 +22,8 @@ from image_repo.http.images.schemas import (
     ImageSchema,
     ImageUpdateSchema,
     ImageUploadSchema,
+    SimilarListSchema,
+    SimilarQuerySchema,
     TimelineQuerySchema,
     TimelineSchema,
 )
@@ -35,7 +40,6 @@ from image_repo.http.responses import (
     with_etag,
 )
 from image_repo.http.sessions import db_session
-from image_repo.http.storage import blob_store
 from image_repo.imaging.limits import DecodeLimits
 from image_repo.storage import blob_key
 
@@ -294,3 +298,33 @@ class ImageFile(MethodView):
             response.cache_control.private = True
             response.cache_control.immutable = True
         return response
+
+
+# Documented with the renditions, where the spec has always listed it.
+@images_bp.route("/<image_id:image_id>/similar", tags=["renditions"])
+class Similar(MethodView):
+    @images_bp.operation(
+        "listSimilarImages",
+        permission=IMAGES_READ,
+        errors={
+            404: NO_IMAGE,
+            422: invalid(
+                "query",
+                "max_distance",
+                "Must be greater than or equal to 0 and less than or equal to 64.",
+            ),
+        },
+    )
+    @images_bp.arguments(SimilarQuerySchema(), location="query")
+    @images_bp.response(200, SimilarListSchema)
+    def get(self, args, image_id):
+        """List images that look like this one
+
+        By perceptual hash, nearest first; the image itself is not listed.
+        """
+        session = db_session()
+        image = images.get_image(session, _tenant_id(), image_id)
+        found = similar_images(
+            session, image, max_distance=args["max_distance"], limit=args["limit"]
+        )
+        return {"items": [{"distance": d, "image": ImageModel(i)} for d, i in found]}

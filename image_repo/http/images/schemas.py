@@ -2,7 +2,7 @@ import marshmallow as ma
 from flask_smorest.fields import Upload
 from marshmallow import validate
 
-from image_repo.domain.ingest import MAX_TAG_LENGTH, MAX_TAGS
+from image_repo.domain.image_fields import MAX_TAG_LENGTH, MAX_TAGS
 from image_repo.http.fields import Choice, FormText, Text, TimeBound, UTCDateTime
 from image_repo.imaging.formats import ACCEPTED_FORMATS
 
@@ -242,3 +242,21 @@ class FileQuerySchema(ma.Schema):
         load_default=False,
         metadata={"description": "Ask the browser to save the file rather than show it."},
     )
+
+
+class SimilarQuerySchema(ma.Schema):
+    max_distance = ma.fields.Integer(
+        load_default=10,
+        validate=validate.Range(min=0, max=64),
+        metadata={"description": "Largest Hamming distance between 64-bit perceptual hashes."},
+    )
+    limit = ma.fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class SimilarImageSchema(ma.Schema):
+    distance = ma.fields.Integer(required=True)
+    image = ma.fields.Nested(ImageSchema, required=True)
+
+
+class SimilarListSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(SimilarImageSchema), required=True)

@@ -52,9 +52,7 @@ class Keys(MethodView):
         """
         session = db_session()
         tenant = tenancy.get_tenant(session, tenant_id=current_principal().tenant_id)
-        new = tenancy.create_key(session, tenant, groups=group_names(), **args)
-        session.commit()
-        return new
+        return tenancy.create_key(session, tenant, groups=group_names(), **args)
 
 
 @keys_bp.route("/keys/<key_id:key_id>")
@@ -72,10 +70,7 @@ class KeyById(MethodView):
 
         The key stops working at once, on every instance. Revoking twice is harmless.
         """
-        session = db_session()
-        key = tenancy.revoke_key(session, key_id, tenant_id=current_principal().tenant_id)
-        session.commit()
-        return key
+        return tenancy.revoke_key(db_session(), key_id, tenant_id=current_principal().tenant_id)
 
 
 @keys_bp.route("/me")

@@ -5,12 +5,12 @@ from sqlalchemy import text
 
 from image_repo.domain.permissions import METRICS_READ
 from image_repo.http.api import PUBLIC
+from image_repo.http.context import blob_store
 from image_repo.http.errors import ErrorExample
 from image_repo.http.observability import render_metrics
 from image_repo.http.operations.blueprint import operations_bp
 from image_repo.http.operations.schemas import LiveSchema, ReadySchema
 from image_repo.http.sessions import db_session
-from image_repo.http.storage import blob_store
 from image_repo.storage import blob_key
 
 # Any well-formed key: readiness asks the store about it, it need not exist.

@@ -4,25 +4,18 @@ from flask_smorest import abort
 
 from image_repo.domain import images, renditions
 from image_repo.domain.permissions import IMAGES_READ
-from image_repo.domain.similar import similar_images
 from image_repo.http.auth import current_principal
 from image_repo.http.blobs import send_blob
+from image_repo.http.caching import CACHE_CONTROL, CACHE_MAX_AGE, CACHE_RESULT_HEADER, VARY
+from image_repo.http.context import blob_store, locks
 from image_repo.http.errors import ErrorExample, invalid
-from image_repo.http.front import CACHE_CONTROL, CACHE_MAX_AGE, VARY, remember_rendition
-from image_repo.http.images.models import ImageModel
+from image_repo.http.front import remember_rendition
 from image_repo.http.images.resources import BYTES_MISSING, NO_IMAGE, STORE_DOWN
-from image_repo.http.locks import locks
 from image_repo.http.observability import metrics
 from image_repo.http.renditions.blueprint import renditions_bp
-from image_repo.http.renditions.schemas import (
-    RenderQuerySchema,
-    SimilarListSchema,
-    SimilarQuerySchema,
-    ThumbnailQuerySchema,
-)
+from image_repo.http.renditions.schemas import RenderQuerySchema, ThumbnailQuerySchema
 from image_repo.http.responses import RENDITION_RESPONSES, IfNoneMatchHeader
 from image_repo.http.sessions import db_session
-from image_repo.http.storage import blob_store
 from image_repo.imaging.limits import DecodeLimits
 from image_repo.imaging.render import RenderError, RenderParams, validate
 from image_repo.storage import BlobNotFound
@@ -86,7 +79,7 @@ def _send(image_id: str, params: RenderParams):
     )
     if response.status_code not in (200, 206):
         return response  # a redirect to a presigned URL
-    response.headers["X-Rendition-Cache"] = "miss" if rendition.computed else "hit"
+    response.headers[CACHE_RESULT_HEADER] = "miss" if rendition.computed else "hit"
     return _cache_headers(response)
 
 
@@ -164,32 +157,3 @@ class Render(MethodView):
         Animated sources give their first frame unless `animated=true`.
         """
         return _send(image_id, _params(args))
-
-
-@renditions_bp.route("/<image_id:image_id>/similar")
-class Similar(MethodView):
-    @renditions_bp.operation(
-        "listSimilarImages",
-        permission=IMAGES_READ,
-        errors={
-            404: NO_IMAGE,
-            422: invalid(
-                "query",
-                "max_distance",
-                "Must be greater than or equal to 0 and less than or equal to 64.",
-            ),
-        },
-    )
-    @renditions_bp.arguments(SimilarQuerySchema(), location="query")
-    @renditions_bp.response(200, SimilarListSchema)
-    def get(self, args, image_id):
-        """List images that look like this one
-
-        By perceptual hash, nearest first; the image itself is not listed.
-        """
-        session = db_session()
-        image = images.get_image(session, current_principal().tenant_id, image_id)
-        found = similar_images(
-            session, image, max_distance=args["max_distance"], limit=args["limit"]
-        )
-        return {"items": [{"distance": d, "image": ImageModel(i)} for d, i in found]}

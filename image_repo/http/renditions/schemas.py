@@ -2,7 +2,6 @@ import marshmallow as ma
 from marshmallow import validate
 
 from image_repo.http.fields import Choice, Text
-from image_repo.http.images.schemas import ImageSchema
 from image_repo.imaging.formats import OUTPUT_FORMATS
 from image_repo.imaging.render import FITS, GRAVITIES
 
@@ -67,21 +66,3 @@ class RenderQuerySchema(ma.Schema):
         load_default=False,
         metadata={"description": "Keep animation (webp, png, avif output); else the first frame."},
     )
-
-
-class SimilarQuerySchema(ma.Schema):
-    max_distance = ma.fields.Integer(
-        load_default=10,
-        validate=validate.Range(min=0, max=64),
-        metadata={"description": "Largest Hamming distance between 64-bit perceptual hashes."},
-    )
-    limit = ma.fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-
-
-class SimilarImageSchema(ma.Schema):
-    distance = ma.fields.Integer(required=True)
-    image = ma.fields.Nested(ImageSchema, required=True)
-
-
-class SimilarListSchema(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(SimilarImageSchema), required=True)

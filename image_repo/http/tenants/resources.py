@@ -42,7 +42,4 @@ class Tenants(MethodView):
 
         The admin key's secret is in `admin_key.api_key`, shown this once only.
         """
-        session = db_session()
-        new = tenancy.create_tenant_with_admin_key(session, groups=group_names(), **args)
-        session.commit()
-        return new
+        return tenancy.create_tenant_with_admin_key(db_session(), groups=group_names(), **args)
