@@ -452,3 +452,31 @@ def test_trashed_bytes_count_against_the_byte_quota(app, client):
     assert over.status_code == 409 and over.json["errors"] == {"quota": ["max_bytes"]}
     assert client.post("/trash/empty", headers=headers).json == {"purged": 1}
     assert upload(client, headers, png_bytes(91)).status_code == 201
+
+
+def test_migrating_down_purges_the_trash_and_keeps_the_library(app, client, tenant, album):
+    from alembic import command
+    from sqlalchemy import text
+
+    from image_repo.db import migrate
+
+    headers = tenant.headers()
+    image, other, col = album
+    client.put(f"/collections/{col['id']}/images/{other['id']}", headers=headers)
+    client.patch(f"/images/{other['id']}", json={"tags": ["kept"]}, headers=headers)
+    client.delete(f"/images/{image['id']}", headers=headers)
+    engine = app.extensions["image_repo"]["engine"]
+
+    def rows() -> dict:
+        with engine.connect() as connection:
+            return {
+                table: sorted(connection.execute(text(f"SELECT image_id FROM {table}")).scalars())
+                for table in ("image_tags", "collection_images")
+            }
+
+    # Before this revision there was no trash: what is in it goes, nothing else.
+    command.downgrade(migrate.alembic_config(engine), "0006-1")
+    assert rows() == {"image_tags": [other["id"]], "collection_images": [other["id"]]}
+    migrate.upgrade(engine)
+    assert client.get(f"/images/{other['id']}", headers=headers).json["tags"] == ["kept"]
+    assert client.get("/trash", headers=headers).json["items"] == []

@@ -41,5 +41,7 @@ def downgrade() -> None:
     op.execute("DELETE FROM images WHERE trashed_at IS NOT NULL")
     op.drop_index("ix_images_trashed_at", table_name="images")
     op.drop_index("ix_images_trash", table_name="images")
-    with op.batch_alter_table("images") as batch:
-        batch.drop_column("trashed_at")
+    # Not batch mode: on SQLite that copies the table and drops the old one,
+    # and with foreign keys on the drop cascades to tags and memberships.
+    # ALTER TABLE ... DROP COLUMN needs SQLite 3.35 or newer.
+    op.drop_column("images", "trashed_at")
