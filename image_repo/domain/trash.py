@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from image_repo.db.models import Image
 from image_repo.db.types import utcnow
@@ -75,7 +76,7 @@ def restore(session: Session, image: Image) -> bool:
     ).rowcount
     session.commit()
     if restored:
-        image.trashed_at = None
+        set_committed_value(image, "trashed_at", None)  # as the row is now, nothing to flush
     return bool(restored)
 
 
