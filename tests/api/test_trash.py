@@ -508,6 +508,10 @@ def test_share_links_lose_a_trashed_image_and_get_it_back_on_restore(app, client
 
     client.delete(f"/images/{image['id']}", headers=headers)
     assert [client.get(url).status_code for url in thumbs] == [404, 404]
+    for t in (alone, whole):  # its page, in HTML and JSON
+        for accept in ("text/html", "application/json"):
+            page = client.get(f"/s/{t}/images/{image['id']}", headers={"Accept": accept})
+            assert page.status_code == 404, (t == whole, accept)
     shown = client.get(f"/s/{whole}", headers={"Accept": "application/json"}).json
     assert [i["id"] for i in shown["images"]] == [other["id"]]
 
