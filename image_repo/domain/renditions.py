@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import logging
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -55,7 +54,6 @@ class Rendition:
     mime_type: str
     etag: str
     computed: bool  # False when it came from the cache
-    render_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -112,12 +110,10 @@ def get_or_create(
         with locks.hold(ref.key):
             if _stored(store, ref.key):  # made by whoever held the lock before us
                 return Rendition(ref.key, ref.mime_type, ref.etag, computed=False)
-            started = time.perf_counter()
             _compute(store, sha256, params, ref.key, max_pixels, full_size, limits)
-            seconds = time.perf_counter() - started
     except StorageError as exc:
         raise BackendUnavailable("The image store is not available.") from exc
-    return Rendition(ref.key, ref.mime_type, ref.etag, computed=True, render_seconds=seconds)
+    return Rendition(ref.key, ref.mime_type, ref.etag, computed=True)
 
 
 def _compute(

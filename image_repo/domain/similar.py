@@ -7,10 +7,7 @@ from sqlalchemy.orm import Session
 
 from image_repo.db.models import Image
 from image_repo.domain.trash import NOT_TRASHED
-
-
-def hamming(a: str, b: str) -> int:
-    return (int(a, 16) ^ int(b, 16)).bit_count()
+from image_repo.imaging.hashes import hamming
 
 
 def similar_images(

@@ -15,10 +15,11 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_app_context, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 from image_repo.http.access import access_for
+from image_repo.imaging.render import Decode, add_observer
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -145,11 +146,19 @@ def operation_name(app: Flask, endpoint: str | None, method: str) -> str:
     return name
 
 
+def _observe_rendition(decode: Decode) -> None:
+    # The renderer tells every rendition made in the process; it counts for
+    # the app whose request made it (none: a script or the CLI).
+    if has_app_context():
+        metrics().decode_seconds.labels("render").observe(decode.seconds)
+
+
 def init_observability(app: Flask) -> None:
     # In multiprocess mode the values live in files, not in a registry.
     app.extensions["image_repo"]["metrics"] = Metrics(
         None if _multiprocess() else CollectorRegistry()
     )
+    add_observer(_observe_rendition)  # once per process, however many apps
 
     @app.before_request
     def _start() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pillow_heif
+from PIL import Image
 
 # AVIF is decoded by Pillow's own plugin; pillow-heif only adds HEIF.
 pillow_heif.register_heif_opener()
@@ -43,9 +44,11 @@ ACCEPTED_FORMATS: dict[str, ImageFormat] = {
     )
 }
 
-# What Image.open may try. MPO has no opener of its own: the JPEG opener
-# returns MPO files, so naming it would make Image.open fail.
-PILLOW_FORMATS: tuple[str, ...] = tuple(name for name in ACCEPTED_FORMATS if name != "MPO")
+# What Image.open may be asked for (``formats=``): the accepted formats Pillow
+# has an opener for. MPO has none of its own (the JPEG opener returns MPO
+# files), and a name missing from Image.OPEN makes Image.open raise KeyError.
+Image.init()
+OPENABLE_FORMATS: tuple[str, ...] = tuple(name for name in ACCEPTED_FORMATS if name in Image.OPEN)
 
 # Output formats for renditions: name -> (Pillow format, mime type).
 OUTPUT_FORMATS: dict[str, ImageFormat] = {

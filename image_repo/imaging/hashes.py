@@ -11,6 +11,8 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from image_repo.imaging import orientation
+
 # Long side of the picture the hashes are computed from.
 HASH_SIDE = 256
 # Above this long side a point-sampling pass shrinks first: a box filter over
@@ -20,29 +22,17 @@ HASH_SIDE = 256
 SAMPLE_ABOVE = 2048
 SAMPLE_SIDE = 1024
 
-# EXIF orientation -> the transpose that makes the picture upright.
-_UPRIGHT = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-
 # Transparent areas are flattened on white, the usual page background, so
 # the colour hidden under alpha 0 cannot change a hash.
 _BACKGROUND = (255, 255, 255)
 
 
-def hashing_image(im: Image.Image, orientation: int = 1) -> Image.Image:
+def hashing_image(im: Image.Image, orientation_tag: int = 1) -> Image.Image:
     """A small RGB copy of a loaded image, as displayed (EXIF orientation applied)."""
     small = _fit(im, SAMPLE_SIDE, Image.Resampling.NEAREST) if max(im.size) > SAMPLE_ABOVE else im
     small = _to_rgb(small)
     small = _fit(small, HASH_SIDE, Image.Resampling.BOX)
-    transpose = _UPRIGHT.get(orientation)
-    return small.transpose(transpose) if transpose is not None else small
+    return orientation.apply(small, orientation.transpose_for(orientation_tag))
 
 
 def _fit(im: Image.Image, side: int, resample: Image.Resampling) -> Image.Image:

@@ -21,25 +21,22 @@ extra images are missing is accepted with the frames that can be read.
 
 from __future__ import annotations
 
-import codecs
-import io
 import logging
 import os
-import re
 import struct
 import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import BinaryIO, Literal
+from typing import BinaryIO
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from image_repo.imaging import hashes, loading, preview
-from image_repo.imaging.exif import read_exif
-from image_repo.imaging.formats import ACCEPTED_FORMATS, PILLOW_FORMATS
+from image_repo.imaging import hashes, loading, orientation, preview
+from image_repo.imaging.exif import ExifData, read_exif
+from image_repo.imaging.formats import ACCEPTED_FORMATS, OPENABLE_FORMATS
 from image_repo.imaging.limits import (
     DEFAULT_LIMITS,
     Deadline,
@@ -48,32 +45,20 @@ from image_repo.imaging.limits import (
     DecodeTimeout,
     LimitExceeded,
 )
+from image_repo.imaging.rejections import (
+    ImageRejected,
+    corrupt,
+    corrupt_header,
+    too_many_pixels,
+    unidentified,
+    unsupported,
+)
+from image_repo.imaging.streams import seekable
 from image_repo.imaging.survey import Survey, check_decoded_pixels, check_frames, survey
 
 log = logging.getLogger(__name__)
 
-RejectReason = Literal[
-    "not_an_image",
-    "unsupported_format",
-    "corrupt",
-    "too_many_pixels",
-    # The DecodeLimits (see limits):
-    "too_many_frames",
-    "too_many_scans",
-    "too_many_decoded_pixels",
-    "decode_timeout",
-]
-
 DEFAULT_MAX_PIXELS = 100_000_000
-
-
-class ImageRejected(Exception):
-    """The upload is not an image this service accepts; ``message`` says why."""
-
-    def __init__(self, reason: RejectReason, message: str) -> None:
-        super().__init__(message)
-        self.reason: RejectReason = reason
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -131,7 +116,7 @@ def probe(
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must stay False")
     if max_pixels < 1:
         raise ValueError("max_pixels must be positive")
-    with _binary_stream(fp) as stream, _pillow_guard(max_pixels):
+    with seekable(fp) as stream, _pillow_guard(max_pixels):
         deadline = Deadline(limits.decode_seconds)
         try:
             found = survey(stream, limits, deadline)
@@ -143,12 +128,6 @@ def probe(
         except DecodeTimeout as exc:
             raise ImageRejected("decode_timeout", exc.message) from exc
 
-
-# Formats Image.open can be asked for. PILLOW_FORMATS names MPO, which Pillow
-# 13 does not register as an opener (the JPEG opener returns MPO files), and
-# Image.open raises KeyError for a name it does not know.
-Image.init()
-OPENABLE_FORMATS: tuple[str, ...] = tuple(f for f in PILLOW_FORMATS if f in Image.OPEN)
 
 # What decoders raise on damaged data. MemoryError and our own bugs are not
 # here: they are server errors, not bad uploads.
@@ -171,39 +150,8 @@ _DECODE_ERRORS = (
 _SIZED_FRAMES = frozenset({"TIFF", "MPO", "HEIF"})
 _ANIMATION_FORMATS = frozenset({"GIF", "PNG", "WEBP", "AVIF"})
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
-_ORIENTATIONS_SWAPPING_AXES = frozenset({5, 6, 7, 8})
-
-_DISPLAY_NAMES = {"WEBP": "WebP", "HEIF": "HEIC/HEIF", "MPO": "JPEG (MPO)"}
-
-
-def _display_name(pillow_format: str) -> str:
-    return _DISPLAY_NAMES.get(pillow_format, pillow_format)
-
-
-ACCEPTED_LIST = ", ".join(_display_name(f) for f in ACCEPTED_FORMATS if f != "MPO")
-
 
 # --- opening -------------------------------------------------------------
-
-
-@contextmanager
-def _binary_stream(fp: BinaryIO | str | os.PathLike[str]) -> Iterator[BinaryIO]:
-    if isinstance(fp, str | os.PathLike):
-        # Opened here, not by Pillow, so a missing path is the caller's
-        # FileNotFoundError and never mistaken for a bad upload.
-        with open(fp, "rb") as file:
-            yield file
-        return
-    try:
-        position = fp.tell()
-        fp.seek(0)
-    except (AttributeError, OSError, io.UnsupportedOperation):
-        yield io.BytesIO(fp.read())  # a pipe: Pillow needs to seek
-        return
-    try:
-        yield fp
-    finally:
-        fp.seek(position)
 
 
 _limit_lock = threading.Lock()
@@ -236,12 +184,11 @@ def _open(stream: BinaryIO, max_pixels: int) -> ImageFile.ImageFile:
     try:
         return Image.open(stream, formats=OPENABLE_FORMATS)
     except UnidentifiedImageError as exc:
-        raise _unidentified(_read_head(stream)) from exc
+        raise unidentified(_read_head(stream)) from exc
     except Image.DecompressionBombError as exc:
-        raise _too_many_pixels(max_pixels) from exc
+        raise too_many_pixels(max_pixels) from exc
     except _DECODE_ERRORS as exc:
-        # A decoder took the file, then failed on its header.
-        raise _corrupt(_accepted_signature(_read_head(stream)), exc) from exc
+        raise corrupt_header(_read_head(stream), exc) from exc
 
 
 def _read_head(stream: BinaryIO, size: int = 4096) -> bytes:
@@ -262,7 +209,7 @@ def _inspect(
 ) -> ImageInfo:
     pillow_format = im.format or ""
     if pillow_format not in ACCEPTED_FORMATS:  # cannot happen with OPENABLE_FORMATS
-        raise ImageRejected("unsupported_format", _unsupported_message(pillow_format))
+        raise unsupported(pillow_format)
     _check_pixels(im.size, max_pixels)
     # Only the first frame is decoded: the others' headers are read, never their pixels.
     check_decoded_pixels(im.size, limits)
@@ -272,14 +219,12 @@ def _inspect(
     try:
         loading.load(im, found, deadline)
     except Image.DecompressionBombError as exc:
-        raise _too_many_pixels(max_pixels) from exc
+        raise too_many_pixels(max_pixels) from exc
     except _DECODE_ERRORS as exc:
-        raise _corrupt(pillow_format, exc) from exc
+        raise corrupt(pillow_format, exc) from exc
 
     meta = read_exif(im)
-    width, height = stored_width, stored_height
-    if meta.orientation in _ORIENTATIONS_SWAPPING_AXES:
-        width, height = height, width
+    width, height = orientation.upright_size((stored_width, stored_height), meta.orientation)
     blurhash, phash = _hashes(im, meta.orientation)
     preview_bytes = None
     if scale is not None and make_preview:
@@ -302,29 +247,22 @@ def _inspect(
         mode=im.mode,
         has_alpha=im.mode in _ALPHA_MODES or "transparency" in im.info,
         has_icc=bool(im.info.get("icc_profile")),
-        orientation=meta.orientation,
-        camera_make=meta.camera_make,
-        camera_model=meta.camera_model,
-        lens=meta.lens,
-        taken_at=meta.taken_at,
-        exposure_time=meta.exposure_time,
-        f_number=meta.f_number,
-        iso=meta.iso,
-        focal_length=meta.focal_length,
-        gps_latitude=meta.gps_latitude,
-        gps_longitude=meta.gps_longitude,
-        gps_altitude=meta.gps_altitude,
         blurhash=blurhash,
         phash=phash,
-        has_gps=meta.has_gps,
         preview=preview_bytes,
+        **_metadata(meta),
     )
+
+
+def _metadata(meta: ExifData) -> dict[str, object]:
+    """Every field read from the EXIF (orientation, camera, capture, GPS): ImageInfo has them all."""
+    return {f.name: getattr(meta, f.name) for f in fields(meta)}
 
 
 def _check_pixels(size: tuple[int, int], max_pixels: int, frame: int | None = None) -> None:
     width, height = size
     if width * height > max_pixels:
-        raise _too_many_pixels(max_pixels, size, frame)
+        raise too_many_pixels(max_pixels, size, frame)
 
 
 def _checked_frames(
@@ -341,9 +279,9 @@ def _checked_frames(
     try:
         frames = int(getattr(im, "n_frames", 1))
     except Image.DecompressionBombError as exc:
-        raise _too_many_pixels(max_pixels) from exc
+        raise too_many_pixels(max_pixels) from exc
     except _DECODE_ERRORS as exc:
-        raise _corrupt(pillow_format, exc) from exc
+        raise corrupt(pillow_format, exc) from exc
     check_frames(frames, limits, "pages" if pillow_format == "TIFF" else "frames")
     if frames > 1 and pillow_format in _SIZED_FRAMES:
         frames = _check_frame_sizes(im, frames, max_pixels)
@@ -357,7 +295,7 @@ def _check_frame_sizes(im: ImageFile.ImageFile, frames: int, max_pixels: int) ->
         try:
             im.seek(frame)  # reads the frame's header, not its pixels
         except Image.DecompressionBombError as exc:
-            raise _too_many_pixels(max_pixels, frame=frame) from exc
+            raise too_many_pixels(max_pixels, frame=frame) from exc
         except _DECODE_ERRORS:
             # The first image is what every viewer shows; the others are
             # extras (stereo pair, gain map, depth map, later pages), and
@@ -368,215 +306,15 @@ def _check_frame_sizes(im: ImageFile.ImageFile, frames: int, max_pixels: int) ->
     try:
         im.seek(0)
     except _DECODE_ERRORS as exc:
-        raise _corrupt(im.format, exc) from exc
+        raise corrupt(im.format, exc) from exc
     return readable
 
 
-def _hashes(im: Image.Image, orientation: int) -> tuple[str | None, str | None]:
+def _hashes(im: Image.Image, orientation_tag: int) -> tuple[str | None, str | None]:
     # The picture is valid by now; a hashing failure must not refuse it.
     try:
-        small = hashes.hashing_image(im, orientation)
+        small = hashes.hashing_image(im, orientation_tag)
         return hashes.blurhash(small), hashes.phash(small)
     except Exception:
         log.warning("could not hash a %s %s image", im.mode, im.format, exc_info=True)
         return None, None
-
-
-# --- rejections ----------------------------------------------------------
-
-
-def _megapixels(pixels: int) -> str:
-    return f"{pixels / 1e6:.1f} megapixels" if pixels >= 1e6 else f"{pixels:,} pixels"
-
-
-def _too_many_pixels(
-    max_pixels: int, size: tuple[int, int] | None = None, frame: int | None = None
-) -> ImageRejected:
-    what = f"Frame {frame + 1} of the image" if frame else "The image"
-    limit = _megapixels(max_pixels)
-    if size is None:  # Pillow refused it before we saw the size
-        message = f"{what} has more pixels than the limit of {limit} allows."
-    else:
-        width, height = size
-        message = (
-            f"{what} is {width} x {height} pixels ({_megapixels(width * height)}),"
-            f" more than the limit of {limit}."
-        )
-    return ImageRejected("too_many_pixels", message)
-
-
-_UNSUPPORTED_VARIANT = re.compile(r"unsupported|not supported|not available", re.IGNORECASE)
-
-
-def _corrupt(pillow_format: str | None, exc: BaseException) -> ImageRejected:
-    what = f"The {_display_name(pillow_format)} image" if pillow_format else "The image"
-    detail = str(exc)
-    if isinstance(exc, OSError) and _UNSUPPORTED_VARIANT.search(detail):
-        # e.g. "Unsupported BMP compression (4)": a valid file we can't decode.
-        return ImageRejected(
-            "unsupported_format",
-            f"{what} uses a variant that cannot be decoded ({detail[:200]}).",
-        )
-    if "truncated" in detail.lower() or isinstance(exc, EOFError):
-        return ImageRejected(
-            "corrupt", f"{what} is incomplete: the file ends before its image data."
-        )
-    return ImageRejected("corrupt", f"{what} is damaged and cannot be decoded.")
-
-
-def _unsupported_message(description: str) -> str:
-    return (
-        f"The file is {description}, which is not an accepted image format"
-        f" (accepted: {ACCEPTED_LIST})."
-    )
-
-
-def _unidentified(head: bytes) -> ImageRejected:
-    """Why no accepted decoder took the file, as precisely as its first bytes tell."""
-    if not head:
-        return ImageRejected("not_an_image", "The file is empty.")
-    # Accepted signatures first: they are exact, the weaker checks below are not.
-    accepted = _accepted_signature(head)
-    if accepted:
-        return ImageRejected(
-            "not_an_image",
-            f"The file starts like a {_display_name(accepted)} image, but its header is"
-            " not valid, so it cannot be read as an image.",
-        )
-    unsupported = _unsupported_signature(head)
-    if unsupported:
-        return ImageRejected("unsupported_format", _unsupported_message(unsupported))
-    other = _other_kind(head)
-    if other:
-        return ImageRejected(
-            "not_an_image",
-            f"The file is {other}, not an image (accepted formats: {ACCEPTED_LIST}).",
-        )
-    return ImageRejected(
-        "not_an_image",
-        f"The file is not an image in any recognised format (accepted: {ACCEPTED_LIST}).",
-    )
-
-
-# --- sniffing (only to word a rejection: acceptance is by decoding) ------
-
-_ISO_BMFF_BRANDS = {
-    b"avif": "AVIF",
-    b"avis": "AVIF",
-    **dict.fromkeys(
-        (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"mif2"),
-        "HEIF",
-    ),
-}
-_ACCEPTED_SIGNATURES = (
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"GIF87a", "GIF"),
-    (b"GIF89a", "GIF"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-    (b"II+\x00", "TIFF"),
-    (b"MM\x00+", "TIFF"),
-    (b"BM", "BMP"),
-)
-_UNSUPPORTED_SIGNATURES = (
-    (b"%PDF-", "a PDF document"),
-    (b"\xc5\xd0\xd3\xc6", "an EPS (Encapsulated PostScript) file"),
-    (b"8BPS", "a Photoshop (PSD) document"),
-    (b"icns", "an Apple icon (ICNS)"),
-    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "a JPEG 2000 image"),
-    (b"\xff\x4f\xff\x51", "a JPEG 2000 image"),
-    (b"\x00\x00\x00\x0cJXL \r\n\x87\n", "a JPEG XL image"),
-    (b"\xff\x0a", "a JPEG XL image"),
-    (b"qoif", "a QOI image"),
-    (b"DDS ", "a DirectDraw Surface (DDS) texture"),
-    (b"gimp xcf", "a GIMP (XCF) image"),
-    (b"v/1\x01", "an OpenEXR image"),
-    (b"#?RADIANCE", "a Radiance HDR image"),
-    (b"#?RGBE", "a Radiance HDR image"),
-    (b"SIMPLE  =", "a FITS image"),
-    (b"\x59\xa6\x6a\x95", "a Sun Raster image"),
-    (b"/* XPM */", "an XPM image"),
-    (b"BLP1", "a BLP texture"),
-    (b"BLP2", "a BLP texture"),
-    (b"FUJIFILMCCD-RAW", "a Fujifilm RAF raw photo"),
-)
-_NETPBM = re.compile(rb"P[1-7]\s")
-_VIDEO_BRANDS = (b"isom", b"iso2", b"mp41", b"mp42", b"avc1", b"M4V ", b"3gp", b"qt  ", b"dash")
-
-
-def _brand(head: bytes) -> bytes | None:
-    return head[8:12] if head[4:8] == b"ftyp" else None
-
-
-def _accepted_signature(head: bytes) -> str | None:
-    brand = _brand(head)
-    if brand is not None:
-        return _ISO_BMFF_BRANDS.get(brand)
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WEBP"
-    return next((name for magic, name in _ACCEPTED_SIGNATURES if head.startswith(magic)), None)
-
-
-def _unsupported_signature(head: bytes) -> str | None:
-    if head.startswith(b"%!PS"):
-        first_line = head.split(b"\n", 1)[0]
-        if b"EPSF" in first_line:
-            return "an EPS (Encapsulated PostScript) file"
-        return "a PostScript document"
-    if _NETPBM.match(head):
-        return "a Netpbm (PNM) image"
-    if head[128:132] == b"DICM":
-        return "a DICOM medical image"
-    if _brand(head) == b"crx ":
-        return "a Canon CR3 raw photo"
-    if head.startswith(b"#define") and b"_width" in head[:200]:
-        return "an XBM image"
-    by_magic = (name for magic, name in _UNSUPPORTED_SIGNATURES if head.startswith(magic))
-    return next(by_magic, None) or _headerless_kind(head)
-
-
-def _headerless_kind(head: bytes) -> str | None:
-    """Formats with weak or no magic, told by plausible header fields."""
-    if len(head) < 18:
-        return None
-    # ICO/CUR: reserved, type, a non-zero count, the first entry's reserved byte
-    icon_header = head[:4] in (b"\x00\x00\x01\x00", b"\x00\x00\x02\x00")
-    if icon_header and head[4:6] != b"\x00\x00" and head[9] == 0:
-        return "an ICO icon" if head[2] == 1 else "a CUR cursor"
-    if head[:2] == b"\x01\xda" and head[2] in (0, 1) and head[3] in (1, 2):
-        return "an SGI image"
-    if head[0] == 0x0A and head[1] in (0, 2, 3, 4, 5) and head[2] == 1:
-        return "a PCX image"
-    # TGA: colour-map type 0/1, a known image type, a usual pixel depth
-    if head[1] in (0, 1) and head[2] in (1, 2, 3, 9, 10, 11) and head[16] in (8, 15, 16, 24, 32):
-        return "a TGA (Targa) image"
-    return None
-
-
-def _other_kind(head: bytes) -> str | None:
-    """Common non-image uploads, named so the message helps."""
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if b"<svg" in text:
-        return "an SVG drawing (vector graphics are not accepted)"
-    if text.startswith((b"<!doctype html", b"<html")):
-        return "an HTML page"
-    if text.startswith(b"<?xml"):
-        return "an XML document"
-    if head.startswith(b"PK\x03\x04"):
-        return "a ZIP archive (or an office document)"
-    brand = _brand(head)
-    if brand is not None and brand.startswith(_VIDEO_BRANDS):
-        return "a video"
-    if _looks_like_text(head):
-        return "a text file"
-    return None
-
-
-def _looks_like_text(head: bytes) -> bool:
-    # Incremental, because the head may end inside a multi-byte character.
-    try:
-        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
-        return False
-    return all(c.isprintable() or c in "\t\r\n\f" for c in text)

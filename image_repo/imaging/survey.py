@@ -25,6 +25,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from image_repo.imaging import sniff
 from image_repo.imaging.limits import Deadline, DecodeLimits, LimitExceeded, too_many_frames
 
 # How much of the file one read brings in: walks move through a window.
@@ -52,15 +53,17 @@ def survey(stream: BinaryIO, limits: DecodeLimits, deadline: Deadline) -> Survey
     """Walk ``stream`` (seekable, read from its start; left anywhere)."""
     data = _Window(stream)
     head = data.get(0, 16)
+    # The signatures are sniff's, but for JPEG: the start marker alone, all
+    # that libjpeg's marker reader (which the walk follows) asks for.
     if head.startswith(b"\xff\xd8"):
         return _jpeg(data, limits, deadline)
-    if head.startswith((b"GIF87a", b"GIF89a")):
+    if head.startswith(sniff.GIF_SIGNATURES):
         return Survey("GIF", frames=_gif(data, limits, deadline))
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+    if head.startswith(sniff.PNG_SIGNATURE):
         return Survey("PNG", frames=_png(data, limits, deadline))
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+    if head[:4] in sniff.TIFF_SIGNATURES:
         return Survey("TIFF", frames=_tiff(data, head, limits, deadline))
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+    if sniff.is_webp(head):
         return Survey("WEBP", frames=_webp(data, limits, deadline))
     return NOT_SURVEYED
 

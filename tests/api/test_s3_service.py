@@ -104,7 +104,7 @@ def test_images_live_in_the_bucket(s3_config, s3_endpoint):
 
 
 def test_previews_live_in_the_bucket_beside_their_original(s3_config, s3_endpoint):
-    from image_repo.imaging.render import decode_counter
+    from image_repo.imaging.render import observing
     from tests.api.test_previews import large_jpeg
 
     app = make_app(s3_config)
@@ -115,13 +115,13 @@ def test_previews_live_in_the_bucket_beside_their_original(s3_config, s3_endpoin
     sha = big.json["sha256"]
     bucket = s3_config["S3_BUCKET"]
     assert f"repo/renditions/{sha[:2]}/{sha[2:4]}/{sha}/preview" in objects(s3_endpoint, bucket)
-    previews, originals = decode_counter("preview"), decode_counter("original")
-    for image in (big.json, small.json):
-        thumb = client.get(f"/images/{image['id']}/thumbnail", headers=tenant.headers())
-        assert thumb.status_code == 200, thumb.json
+    with observing() as decodes:
+        for image in (big.json, small.json):
+            thumb = client.get(f"/images/{image['id']}/thumbnail", headers=tenant.headers())
+            assert thumb.status_code == 200, thumb.json
     # The large one from its preview; the small one has none (a 404 from S3) and
     # decodes its original.
-    assert (decode_counter("preview"), decode_counter("original")) == (previews + 1, originals + 1)
+    assert [decode.source for decode in decodes] == ["preview", "original"]
     for image in (big.json, small.json):
         client.delete(f"/images/{image['id']}", headers=tenant.headers())
     app.test_cli_runner().invoke(args=["gc", "--grace", "0s", "--trash-days", "0"])

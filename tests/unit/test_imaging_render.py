@@ -24,9 +24,12 @@ from image_repo.imaging.formats import OUTPUT_FORMATS
 from image_repo.imaging.render import (
     RenderError,
     RenderParams,
-    decode_counter,
+    add_observer,
+    observing,
     plan,
+    remove_observer,
     render,
+    render_preview,
     validate,
 )
 from image_repo.storage import rendition_key
@@ -803,14 +806,41 @@ def test_quality_changes_the_encoding(fmt):
     assert len(low) < len(high)
 
 
-def test_decode_counter_counts_renders_only():
-    before = decode_counter()
+def test_observers_hear_of_each_rendition_made_and_its_source():
     params = validate(RenderParams(width=10), max_width=MAX, max_height=MAX)
-    params.digest()
-    assert decode_counter() == before
+    with observing() as decodes:
+        params.digest()
+        assert decodes == []  # checking parameters decodes nothing
+        render(corpus_path("valid/hopper.jpg"), params, io.BytesIO())
+        render(corpus_path("valid/hopper.png"), params, io.BytesIO())
+        # A "preview" of a 4096 px original: 128 px cannot serve a 1024 px rendition.
+        too_small = render_preview(
+            corpus_path("valid/hopper.jpg"), (4096, 4096), RenderParams(width=1024), io.BytesIO()
+        )
+        assert too_small is None
+        render_preview(corpus_path("valid/hopper.jpg"), (256, 256), params, io.BytesIO())
+        with pytest.raises(RenderError):  # a failed rendition is not one made
+            render(
+                corpus_path("valid/hopper.jpg"), RenderParams(width=10), io.BytesIO(), max_pixels=9
+            )
+    assert [d.source for d in decodes] == ["original", "original", "preview"]
+    assert all(d.seconds > 0 for d in decodes)
     render(corpus_path("valid/hopper.jpg"), params, io.BytesIO())
-    render(corpus_path("valid/hopper.png"), params, io.BytesIO())
-    assert decode_counter() == before + 2
+    assert len(decodes) == 3  # no longer observed after the block
+
+
+def test_a_failing_observer_never_fails_a_rendition():
+    def broken(_decode):
+        raise RuntimeError("metrics backend down")
+
+    add_observer(broken)
+    try:
+        with observing() as decodes:
+            mime = render(corpus_path("valid/hopper.jpg"), RenderParams(width=10), io.BytesIO())
+    finally:
+        remove_observer(broken)
+    assert mime == "image/jpeg"
+    assert len(decodes) == 1  # observers after the broken one still hear
 
 
 def test_render_rejects_bad_params_itself():
