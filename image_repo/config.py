@@ -168,6 +168,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Colour transparent pixels become in formats without alpha (JPEG).",
     ),
     Setting(
+        "TRASH_DAYS",
+        int,
+        30,
+        "Days a deleted image stays in the tenant's trash (restorable) before `image-repo gc` "
+        "purges it; 0 turns the trash off (a delete is final at once).",
+    ),
+    Setting(
         "AUTO_MIGRATE",
         _bool,
         False,
@@ -314,6 +321,8 @@ def _validate(config: dict[str, Any]) -> None:
     ):
         if config[key] <= 0:
             raise ConfigError(f"{SETTINGS_BY_KEY[key].env_name} must be positive")
+    if config["TRASH_DAYS"] < 0:
+        raise ConfigError(f"{ENV_PREFIX}TRASH_DAYS must be 0 (no trash) or more days")
     if config["RENDER_DEFAULT_FORMAT"] not in ("jpeg", "png", "webp", "avif"):
         raise ConfigError(f"{ENV_PREFIX}RENDER_DEFAULT_FORMAT must be jpeg, png, webp or avif")
     sizes = config["THUMBNAIL_SIZES"]

@@ -36,7 +36,7 @@ from image_repo.cli.wording import counted
 from image_repo.config import default_data_dir
 from image_repo.db import migrate
 from image_repo.db.engine import sqlite_path
-from image_repo.domain import maintenance, tenancy
+from image_repo.domain import maintenance, tenancy, trash
 from image_repo.domain.errors import DomainError
 from image_repo.http.context import current_services, services_of
 from image_repo.http.keys.schemas import KeySchema, NewKeySchema
@@ -385,21 +385,33 @@ def _ticking(bar):
     show_default=True,
     help="Keep unreferenced bytes younger than this (uploads in flight): 30m, 1h, 2d, ...",
 )
+@click.option(
+    "--trash-days",
+    type=click.IntRange(min=0),
+    help="Purge images in the trash this many days or longer (default: IMAGE_REPO_TRASH_DAYS; "
+    "0 empties every tenant's trash).",
+)
 @JSON_OPTION
 @with_appcontext
 @needs_database
-def gc_command(grace: str, as_json: bool) -> None:
-    """Remove bytes (and renditions) that no image refers to."""
+def gc_command(grace: str, trash_days: int | None, as_json: bool) -> None:
+    """Purge images whose time in the trash is over, then remove bytes (and
+    renditions) that no image refers to."""
     period = parse_duration(grace)
+    if trash_days is None:
+        trash_days = _app().config["TRASH_DAYS"]
     with _session() as session:
+        purged = trash.purge_expired(session, days=trash_days)
         report = maintenance.collect_garbage(session, _store(), grace=period)
     payload = {
+        "trash_purged": purged,
         "originals_removed": len(report.originals_removed),
         "renditions_removed": report.renditions_removed,
         "kept_young": report.kept_young,
         "temp_removed": report.temp_removed,
     }
     text = (
+        f"purged {counted(purged, 'image')} from the trash (there {trash_days} days or more); "
         f"removed {counted(payload['originals_removed'], 'original')} and "
         f"{counted(report.renditions_removed, 'rendition')}; "
         f"kept {report.kept_young} younger than {grace}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from image_repo.db.types import UTCDateTime, utcnow
@@ -95,6 +95,10 @@ class Image(Base):
     gps_altitude: Mapped[float | None] = mapped_column(nullable=True)
     blurhash: Mapped[str | None] = mapped_column(String(100), nullable=True)
     phash: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # When the image went to the trash; None while it is in the library. A
+    # trashed image keeps its row, tags, collection memberships and bytes
+    # until it is purged, and is hidden from everything but the trash.
+    trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     tags: Mapped[list[ImageTag]] = relationship(
         cascade="all, delete-orphan", order_by="ImageTag.tag", lazy="selectin"
@@ -107,6 +111,22 @@ class Image(Base):
         Index("ix_images_tenant_uploaded", "tenant_id", "uploaded_at", "id"),
         Index("ix_images_tenant_sort_time", "tenant_id", "sort_time", "id"),
         Index("ix_images_sha256", "sha256"),
+        # The trash is small next to the library: partial indexes hold only
+        # trashed rows, for a tenant's trash listing and for gc's retention.
+        Index(
+            "ix_images_trash",
+            "tenant_id",
+            "trashed_at",
+            "id",
+            postgresql_where=text("trashed_at IS NOT NULL"),
+            sqlite_where=text("trashed_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_images_trashed_at",
+            "trashed_at",
+            postgresql_where=text("trashed_at IS NOT NULL"),
+            sqlite_where=text("trashed_at IS NOT NULL"),
+        ),
     )
 
 

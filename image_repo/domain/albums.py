@@ -1,4 +1,8 @@
-"""Collections (albums): named sets of a tenant's images."""
+"""Collections (albums): named sets of a tenant's images.
+
+A trashed image keeps its memberships (a restore brings it back into its
+albums) but is hidden from them: not listed, not counted, not removable.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -14,6 +18,7 @@ from image_repo.db.models import Collection, CollectionImage, Image
 from image_repo.db.types import utcnow
 from image_repo.domain.errors import Conflict, NotFound
 from image_repo.domain.ids import new_id
+from image_repo.domain.trash import NOT_TRASHED
 
 
 def get_collection(session: Session, tenant_id: str, collection_id: str) -> Collection:
@@ -104,16 +109,22 @@ def add_image(session: Session, collection: Collection, image: Image) -> bool:
 
 def remove_image(session: Session, collection: Collection, image_id: str) -> None:
     link = session.get(CollectionImage, (collection.id, image_id))
-    if link is None:
+    if link is None or _trashed(session, image_id):
         raise NotFound(f"Image {image_id!r} is not in this collection.")
     session.delete(link)
     session.flush()
 
 
-def image_count(session: Session, collection: Collection) -> int:
-    from sqlalchemy import func
+def _trashed(session: Session, image_id: str) -> bool:
+    return session.scalar(select(Image.trashed_at).where(Image.id == image_id)) is not None
 
-    return (
-        session.scalar(select(func.count()).where(CollectionImage.collection_id == collection.id))
-        or 0
+
+def image_count(session: Session, collection: Collection) -> int:
+    """The collection's images in the library (members in the trash are not counted)."""
+    query = (
+        select(func.count())
+        .select_from(CollectionImage)
+        .join(Image, Image.id == CollectionImage.image_id)
+        .where(CollectionImage.collection_id == collection.id, NOT_TRASHED)
     )
+    return session.scalar(query) or 0

@@ -3,7 +3,8 @@
 Listing is keyset-paged: a page ends with the (sort key, id) of its last
 row, and the next page starts strictly after it, so the cost of a page does
 not grow with its depth. Every query is scoped by tenant: another tenant's
-image is simply not found.
+image is simply not found; and to the library: an image in the trash is not
+found either (see ``domain.trash``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from image_repo.db.models import CollectionImage, Image, ImageTag
 from image_repo.db.types import utcnow
 from image_repo.domain.errors import NotFound, PreconditionFailed
 from image_repo.domain.image_fields import clean_tags, taken_at_fields
+from image_repo.domain.trash import NOT_TRASHED
 
 SORT_COLUMNS = {"uploaded_at": Image.uploaded_at, "taken_at": Image.sort_time}
 
@@ -44,7 +46,9 @@ class Page:
 
 
 def get_image(session: Session, tenant_id: str, image_id: str) -> Image:
-    image = session.scalar(select(Image).where(Image.id == image_id, Image.tenant_id == tenant_id))
+    image = session.scalar(
+        select(Image).where(Image.id == image_id, Image.tenant_id == tenant_id, NOT_TRASHED)
+    )
     if image is None:
         raise NotFound(f"No image {image_id!r}.")
     return image
@@ -54,7 +58,7 @@ def get_original(session: Session, tenant_id: str, image_id: str) -> tuple[str, 
     """Content hash and stored size of an image (what renditions need): one narrow query."""
     row = session.execute(
         select(Image.sha256, Image.stored_width, Image.stored_height).where(
-            Image.id == image_id, Image.tenant_id == tenant_id
+            Image.id == image_id, Image.tenant_id == tenant_id, NOT_TRASHED
         )
     ).one_or_none()
     if row is None:
@@ -68,7 +72,7 @@ def _like_pattern(text: str) -> str:
 
 
 def _filtered(query: Select, tenant_id: str, f: ImageFilter) -> Select:
-    query = query.where(Image.tenant_id == tenant_id)
+    query = query.where(Image.tenant_id == tenant_id, NOT_TRASHED)
     if f.tag:
         query = query.where(
             exists().where(
@@ -150,7 +154,7 @@ def timeline(session: Session, tenant_id: str, granularity: str) -> list[tuple[s
         period = func.substr(day, 1, length)
     query = (
         select(period.label("period"), func.count(Image.id))
-        .where(Image.tenant_id == tenant_id)
+        .where(Image.tenant_id == tenant_id, NOT_TRASHED)
         .group_by("period")
         .order_by(period.desc())
     )
@@ -189,13 +193,3 @@ def update_image(
     image.updated_at = utcnow()
     session.flush()
     return image
-
-
-def delete_image(session: Session, image: Image) -> None:
-    """Remove the row; the bytes stay until ``gc`` finds nothing refers to them."""
-    session.delete(image)
-    session.flush()
-
-
-def sha_in_use(session: Session, sha: str) -> bool:
-    return session.scalar(select(exists().where(Image.sha256 == sha))) or False

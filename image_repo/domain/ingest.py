@@ -7,6 +7,13 @@ crash can leave unreferenced bytes (collected by ``gc``) but never a row
 without its bytes. The unique (tenant, sha256) constraint settles concurrent
 uploads of the same bytes: exactly one insert wins, the others (their insert
 undone alone, in a savepoint) answer with the winner. The caller commits.
+
+Bytes the tenant has in its trash are that image: the upload restores it, as
+it was (metadata, tags, albums), and answers with it, as for any bytes the
+tenant already has. (A new image beside the trashed one would break the one
+image per content rule; replacing it would purge, which only ``trash:purge``
+may do.) Trashed images count against the quotas, so restoring one never
+passes a quota.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from image_repo.domain.errors import (
 from image_repo.domain.ids import new_id
 from image_repo.domain.image_fields import ImageFields, clean_tags, safe_filename, taken_at_fields
 from image_repo.domain.renditions import put_preview
+from image_repo.domain.trash import restore
 from image_repo.imaging.formats import ACCEPTED_FORMATS
 from image_repo.imaging.limits import DEFAULT_LIMITS, DecodeLimits
 from image_repo.imaging.probe import ImageInfo, ImageRejected, probe
@@ -84,6 +92,7 @@ def _validate(
 
 def _check_quota(session: Session, tenant_id: str, size: int) -> None:
     # Lock the tenant row (PostgreSQL) so concurrent uploads see each other's use.
+    # Every row counts, trashed ones too: they hold their bytes until purged.
     tenant = session.scalar(select(Tenant).where(Tenant.id == tenant_id).with_for_update())
     if tenant is None or (tenant.max_images is None and tenant.max_bytes is None):
         return
@@ -104,7 +113,18 @@ def _check_quota(session: Session, tenant_id: str, size: int) -> None:
 
 
 def _existing(session: Session, tenant_id: str, sha: str) -> Image | None:
-    return session.scalar(select(Image).where(Image.tenant_id == tenant_id, Image.sha256 == sha))
+    """The tenant's image of these bytes, in the library; one in the trash is restored.
+
+    None when there is none (also when a trashed one was purged just now)."""
+    for _ in range(3):
+        image = session.scalar(
+            select(Image).where(Image.tenant_id == tenant_id, Image.sha256 == sha)
+        )
+        if image is None or image.trashed_at is None or restore(session, image):
+            return image
+        # Restored or purged by another request meanwhile: look again.
+        session.expire(image)
+    return image
 
 
 def ingest(

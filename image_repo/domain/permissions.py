@@ -13,6 +13,8 @@ ACCOUNT_READ = "account:read"
 IMAGES_READ = "images:read"
 IMAGES_WRITE = "images:write"
 IMAGES_DELETE = "images:delete"
+# Deleting for good what is in the trash (restoring needs only images:write).
+TRASH_PURGE = "trash:purge"
 KEYS_MANAGE = "keys:manage"
 # Held only by the operator credential, never by a tenant's key.
 TENANTS_MANAGE = "tenants:manage"
@@ -25,6 +27,7 @@ ALL_PERMISSIONS = frozenset(
         IMAGES_READ,
         IMAGES_WRITE,
         IMAGES_DELETE,
+        TRASH_PURGE,
         KEYS_MANAGE,
         TENANTS_MANAGE,
         METRICS_READ,
@@ -33,7 +36,7 @@ ALL_PERMISSIONS = frozenset(
 
 _READER = [ACCOUNT_READ, IMAGES_READ]
 _CONTRIBUTOR = [*_READER, IMAGES_WRITE]
-_EDITOR = [*_CONTRIBUTOR, IMAGES_DELETE]
+_EDITOR = [*_CONTRIBUTOR, IMAGES_DELETE, TRASH_PURGE]
 _ADMIN = [*_EDITOR, KEYS_MANAGE]
 
 DEFAULT_GROUP_PERMISSIONS: dict[str, list[str]] = {

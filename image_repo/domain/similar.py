@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from image_repo.db.models import Image
+from image_repo.domain.trash import NOT_TRASHED
 from image_repo.imaging.hashes import hamming
 
 
@@ -17,7 +18,10 @@ def similar_images(
         return []
     candidates = session.execute(
         select(Image.id, Image.phash).where(
-            Image.tenant_id == image.tenant_id, Image.id != image.id, Image.phash.is_not(None)
+            Image.tenant_id == image.tenant_id,
+            Image.id != image.id,
+            Image.phash.is_not(None),
+            NOT_TRASHED,
         )
     )
     near = sorted(

@@ -145,12 +145,15 @@ def _register_endpoints(api: Api) -> None:
     from image_repo.http.renditions.blueprint import renditions_bp
     from image_repo.http.tenants import resources as _tenants  # noqa: F401
     from image_repo.http.tenants.blueprint import tenants_bp
+    from image_repo.http.trash import resources as _trash  # noqa: F401
+    from image_repo.http.trash.blueprint import trash_bp
 
     blueprints = (
         landing_bp,
         images_bp,
         renditions_bp,
         collections_bp,
+        trash_bp,
         keys_bp,
         tenants_bp,
         operations_bp,

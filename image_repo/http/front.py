@@ -10,7 +10,8 @@ query, for the plainest case only:
   front never parses parameters itself: it reuses what the view worked out);
 * an API key in ``X-API-Key`` or ``Authorization: Bearer`` that is valid now,
   whose group may read images, and whose ``last_used_at`` is fresh;
-* the image in that key's tenant and its rendition in a local data folder;
+* the image in that key's tenant, not in its trash, and its rendition in a
+  local data folder;
 * no ``Origin`` (CORS), ``Range`` or other conditional headers than
   ``If-None-Match``; and the key's read budget not spent (the front charges
   the same rate-limit counters as the full stack).
@@ -46,6 +47,7 @@ from image_repo.domain.tenancy import (
     key_row_query,
     last_used_is_stale,
 )
+from image_repo.domain.trash import NOT_TRASHED
 from image_repo.http.auth import is_operator_key, key_from_headers
 from image_repo.http.caching import CACHE_CONTROL, CACHE_MAX_AGE, CACHE_RESULT_HEADER, VARY
 from image_repo.http.context import http_state, services_of
@@ -88,7 +90,11 @@ class RenditionFront:
             .add_columns(Image.sha256)
             .outerjoin(
                 Image,
-                and_(Image.tenant_id == ApiKey.tenant_id, Image.id == bindparam("image_id")),
+                and_(
+                    Image.tenant_id == ApiKey.tenant_id,
+                    Image.id == bindparam("image_id"),
+                    NOT_TRASHED,  # a trashed image's renditions are gone at once
+                ),
             )
             .where(ApiKey.id == bindparam("key_id"))
         )

@@ -19,8 +19,9 @@ def test_gc_removes_bytes_no_image_refers_to(app, client, tenant, other_tenant):
     mine = upload(client, tenant.headers(), shared).json
     upload(client, other_tenant.headers(), shared)
     lonely = upload(client, tenant.headers(), png_bytes(2)).json
-    client.delete(f"/images/{mine['id']}", headers=tenant.headers())
-    client.delete(f"/images/{lonely['id']}", headers=tenant.headers())
+    for image in (mine, lonely):  # deleted, then purged from the trash
+        assert client.delete(f"/images/{image['id']}", headers=tenant.headers()).status_code == 204
+        assert client.delete(f"/trash/{image['id']}", headers=tenant.headers()).status_code == 204
 
     # Within the grace period nothing goes: an upload may be in flight.
     young = json.loads(run(app, "gc", "--json").output)

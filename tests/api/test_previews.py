@@ -210,7 +210,7 @@ def test_gc_removes_the_preview_with_its_original(app, client, tenant):
     sha = image["sha256"]
     fetch(client, tenant.headers(), image["id"], width=100)
     assert client.delete(f"/images/{image['id']}", headers=tenant.headers()).status_code == 204
-    result = app.test_cli_runner().invoke(args=["gc", "--grace", "0s"])
+    result = app.test_cli_runner().invoke(args=["gc", "--grace", "0s", "--trash-days", "0"])
     assert result.exit_code == 0, result.output
     store = services_of(app).blob_store
     assert not store.exists(blob_key(sha))

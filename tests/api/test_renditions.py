@@ -258,7 +258,7 @@ def test_gc_removes_renditions_with_their_original(app, client, tenant):
     client.get(f"/images/{image['id']}/thumbnail", headers=tenant.headers())
     assert list(store.iter_keys("renditions/"))
     client.delete(f"/images/{image['id']}", headers=tenant.headers())
-    result = app.test_cli_runner().invoke(args=["gc", "--grace", "0s"])
+    result = app.test_cli_runner().invoke(args=["gc", "--grace", "0s", "--trash-days", "0"])
     assert result.exit_code == 0
     assert list(store.iter_keys()) == []
 

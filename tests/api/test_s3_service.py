@@ -98,7 +98,7 @@ def test_images_live_in_the_bucket(s3_config, s3_endpoint):
     runner = app.test_cli_runner()
     assert json.loads(runner.invoke(args=["fsck", "--json"]).output)["ok"] is True
     client.delete(f"/images/{image['id']}", headers=tenant.headers())
-    runner.invoke(args=["gc", "--grace", "0s"])
+    runner.invoke(args=["gc", "--grace", "0s", "--trash-days", "0"])
     assert objects(s3_endpoint, s3_config["S3_BUCKET"]) == []
     assert client.get("/health/ready").json["checks"]["storage"] == "ok"
 
@@ -124,7 +124,7 @@ def test_previews_live_in_the_bucket_beside_their_original(s3_config, s3_endpoin
     assert [decode.source for decode in decodes] == ["preview", "original"]
     for image in (big.json, small.json):
         client.delete(f"/images/{image['id']}", headers=tenant.headers())
-    app.test_cli_runner().invoke(args=["gc", "--grace", "0s"])
+    app.test_cli_runner().invoke(args=["gc", "--grace", "0s", "--trash-days", "0"])
     assert objects(s3_endpoint, bucket) == []
 
 

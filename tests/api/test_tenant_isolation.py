@@ -32,6 +32,8 @@ def test_other_tenants_images_and_collections_do_not_exist(app, client, tenant, 
         ("PUT", f"/collections/{their_col['id']}/images/{image['id']}", None),
         ("DELETE", f"/collections/{col['id']}/images/{image['id']}", None),
         ("DELETE", f"/collections/{col['id']}", None),
+        ("POST", f"/trash/{image['id']}/restore", None),
+        ("DELETE", f"/trash/{image['id']}", None),
     ]
     # Every route that takes an image or collection id is attempted.
     id_routes = {

@@ -102,6 +102,7 @@ SEMANTIC_REFUSALS = {
     "listImages": ["422"],
     "listCollections": ["422"],
     "listCollectionImages": ["422"],
+    "listTrash": ["422"],
     # Presets come from IMAGE_REPO_THUMBNAIL_SIZES.
     "getThumbnail": ["422"],
     # Upscaling depends on IMAGE_REPO_RENDER_ALLOW_UPSCALE, sizes on IMAGE_REPO_RENDER_MAX_SIDE.

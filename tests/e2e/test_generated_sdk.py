@@ -47,6 +47,7 @@ KNOWN_OPERATIONS = {
     "getCurrentKey", "listKeys", "createKey", "getKey", "revokeKey",
     "uploadImage", "listImages", "getImage", "getImageFile", "updateImage",
     "getTimeline", "deleteImage",
+    "listTrash", "restoreImage", "purgeImage", "emptyTrash",
     "createCollection", "getCollection", "listCollections", "updateCollection",
     "deleteCollection", "addImageToCollection", "listCollectionImages",
     "removeImageFromCollection",
@@ -287,10 +288,20 @@ def test_generated_client_drives_every_operation(sdk, live):
     assert revoked.revoked_at is not None
     assert run.call("getCurrentKey", reader_client, 401).parsed.code == 401
 
-    # Delete both images.
+    # Delete both images (to the trash), restore one, purge it and empty the trash.
     for image in (jpeg, png):
         run.call("deleteImage", admin, 204, image.id)
     assert run.call("getImage", admin, 404, jpeg.id).parsed.code == 404
+    trash = run.call("listTrash", admin, 200, limit=10).parsed
+    assert sorted(image.id for image in trash.items) == sorted([jpeg.id, png.id])
+    assert all(image.purge_at > image.trashed_at for image in trash.items)
+    restored = run.call("restoreImage", admin, 200, jpeg.id).parsed
+    assert (restored.id, restored.title) == (jpeg.id, "Renamed")
+    run.call("deleteImage", admin, 204, jpeg.id)
+    run.call("purgeImage", admin, 204, jpeg.id)
+    assert run.call("restoreImage", admin, 404, jpeg.id).parsed.code == 404
+    assert run.call("emptyTrash", admin, 200).parsed.purged == 1
+    assert run.call("listTrash", admin, 200).parsed.items == []
 
     if "getMetrics" in operations:
         # Public by default (its security allows none), though the generated

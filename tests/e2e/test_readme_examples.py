@@ -364,7 +364,7 @@ class ReadmeSession:
             f"the README uses $KEY before any `tenants create --json` printed one: {command}"
         )
         if re.search(r"\bIMAGE_ID\b", command):
-            self._ensure_image()
+            self._ensure_image(trash_ok=parse_call(command).path.startswith("/trash/"))
         if re.search(r"\bETAG\b", command):
             response = self._api("GET", f"/images/{self.env['IMAGE_ID']}")
             self.env["ETAG"] = response.headers["ETag"]
@@ -397,15 +397,23 @@ class ReadmeSession:
             method, self.base + path, headers={"X-API-Key": self.env["KEY"]}, timeout=30, **kwargs
         )
 
-    def _ensure_image(self) -> None:
-        """An image for IMAGE_ID: the README's upload, or a new one once an example deleted it."""
+    def _ensure_image(self, *, trash_ok: bool = False) -> None:
+        """An image for IMAGE_ID: the README's upload, or a new one once an example deleted
+        it (for the trash's examples, the one the README deleted, while in the trash)."""
         image_id = self.env.get("IMAGE_ID")
         if image_id and self._api("GET", f"/images/{image_id}").status_code == 200:
+            return
+        if image_id and trash_ok and image_id in self._trashed():
             return
         # Not a README line: the README deletes its image before it shows renditions.
         response = self._api("POST", "/images", files={"image": PHOTO.read_bytes()})
         assert response.status_code in (200, 201), response.text
         self.env["IMAGE_ID"] = response.json()["id"]
+
+    def _trashed(self) -> set[str]:
+        response = self._api("GET", "/trash", params={"limit": 200})
+        assert response.status_code == 200, response.text
+        return {image["id"] for image in response.json()["items"]}
 
     @staticmethod
     def _check_file(command: str, path: Path) -> None:

@@ -31,6 +31,9 @@ GROUPS = ("reader", "contributor", "editor", "admin")
 OPERATOR_GROUP = "operator"
 OPERATOR_SECRET = "fuzz-operator-" + "o" * 32
 ID_PARAMS = {"image_id": "images", "collection_id": "collections", "key_id": "keys"}
+# Under /trash/, an image id is one of an image in the trash.
+TRASH = "trash"
+TRASHED_IMAGES = 2  # kept in each tenant's trash for restore and purge to act on
 
 # Seeded per tenant: these survive the whole run (never offered to DELETE) ...
 KEPT_IMAGES = (
@@ -188,7 +191,7 @@ class FuzzWorld:
     def _seed_tenant(self, name: str) -> Tenant:
         handle = create_tenant(self.app, name)
         keys = {group: handle.key(group) for group in GROUPS[:-1]} | {"admin": handle.admin_key}
-        tenant = Tenant(handle, keys, {kind: Pool() for kind in ID_PARAMS.values()})
+        tenant = Tenant(handle, keys, {kind: Pool() for kind in (*ID_PARAMS.values(), TRASH)})
         for image in KEPT_IMAGES:
             self._upload(tenant, corpus_path(image).read_bytes(), Path(image).name, kept=True)
         self._create_collection(tenant, "album", kept=True)
@@ -207,6 +210,8 @@ class FuzzWorld:
             self._create_collection(tenant, f"disposable {os.urandom(4).hex()}", kept=False)
         for _ in range(len(pools["keys"].disposable), 3):
             self._add(tenant, "keys", tenant.handle.new_key("reader")["key_id"], kept=False)
+        for _ in range(len(pools[TRASH].disposable), TRASHED_IMAGES):
+            self._trash_one(tenant)
         # Every image is in the album, so membership calls can succeed.
         album = pools["collections"].kept[0]
         for image_id in pools["images"].kept + pools["images"].disposable[:3]:
@@ -228,6 +233,21 @@ class FuzzWorld:
         )
         assert response.status_code == 201, response.get_json()
         self._add(tenant, "images", response.get_json()["id"], kept=kept)
+
+    def _trash_one(self, tenant: Tenant) -> None:
+        """A new image, deleted to the trash: for restoreImage and purgeImage."""
+        data = corpus_path(DISPOSABLE_IMAGES[0]).read_bytes() + os.urandom(8)
+        response = self.client.post(
+            "/images",
+            data={"image": (io.BytesIO(data), "trashed.webp")},
+            headers=self._admin(tenant),
+            content_type="multipart/form-data",
+        )
+        assert response.status_code == 201, response.get_json()
+        image_id = response.get_json()["id"]
+        deleted = self.client.delete(f"/images/{image_id}", headers=self._admin(tenant))
+        assert deleted.status_code == 204, deleted.get_json()
+        self._add(tenant, TRASH, image_id, kept=False)
 
     def _create_collection(self, tenant: Tenant, name: str, *, kept: bool) -> None:
         response = self.client.post(
@@ -256,6 +276,8 @@ class FuzzWorld:
             if number % 8 == 0:
                 continue  # keep the generated id
             tenant = self.foreign if number % 8 == 1 else self.home
+            if case.path.startswith(f"/{TRASH}/"):
+                kind = TRASH  # restore and purge act on images in the trash
             # Only the resource a DELETE removes must be a disposable one.
             for_delete = case.method.upper() == "DELETE" and case.path == f"/{kind}/{{{name}}}"
             chosen = tenant.pools[kind].pick(number // 8, for_delete=for_delete)
@@ -300,6 +322,15 @@ class FuzzWorld:
         elif operation_id in deleted and status == 204:
             kind, name = deleted[operation_id]
             self.home.pools[kind].discard(case.path_parameters[name])
+            if operation_id == "deleteImage":  # to the trash
+                self._add(self.home, TRASH, case.path_parameters[name], kept=False)
+        elif operation_id == "restoreImage" and status == 200:
+            self.home.pools[TRASH].discard(case.path_parameters["image_id"])
+            self._add(self.home, "images", case.path_parameters["image_id"], kept=False)
+        elif operation_id == "purgeImage" and status == 204:
+            self.home.pools[TRASH].discard(case.path_parameters["image_id"])
+        elif operation_id == "emptyTrash" and status == 200:
+            self.home.pools[TRASH].disposable.clear()
 
 
 def build_schema(world: FuzzWorld, spec: dict, config):

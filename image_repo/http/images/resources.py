@@ -1,7 +1,7 @@
 from flask import current_app, url_for
 from flask.views import MethodView
 
-from image_repo.domain import images
+from image_repo.domain import images, trash
 from image_repo.domain.image_fields import ImageFields, served_filename
 from image_repo.domain.images import ImageFilter
 from image_repo.domain.ingest import ingest
@@ -159,14 +159,18 @@ class Images(MethodView):
     @images_bp.arguments(ImageUploadSchema(), location="multipart")
     @images_bp.response(201, ImageSchema, description="The image was stored.")
     @images_bp.alt_response(
-        200, schema=ImageSchema, description="The tenant had these bytes already: that image."
+        200,
+        schema=ImageSchema,
+        description="The tenant had these bytes already: that image (restored, as it was, "
+        "when it was in the trash).",
     )
     def post(self, args):
         """Upload an image
 
         `multipart/form-data` with the file in `image`, plus optional title,
         description, tags and taken_at. The file is checked by decoding it.
-        Bytes the tenant already has answer 200 with the existing image.
+        Bytes the tenant already has answer 200 with the existing image; bytes
+        of an image in the trash restore it and answer 200 with it.
         """
         upload = args.pop("image")
         config = current_app.config
@@ -251,12 +255,20 @@ class ImageById(MethodView):
     @images_bp.operation("deleteImage", permission=IMAGES_DELETE, errors={404: NO_IMAGE})
     @images_bp.response(204)
     def delete(self, image_id):
-        """Delete an image
+        """Delete an image (to the trash)
 
-        Its bytes are removed by `image-repo gc` once no image refers to them.
+        The image moves to the tenant's trash (`GET /trash`), gone at once from
+        lists, albums, search, similar and every rendition, until it is restored
+        or purged (after `IMAGE_REPO_TRASH_DAYS`, by `image-repo gc`). With the
+        trash off (0 days) it is deleted for good at once. Its bytes are removed
+        by `image-repo gc` once no image refers to them.
         """
-        session = db_session()
-        images.delete_image(session, images.get_image(session, _tenant_id(), image_id))
+        trash.delete_image(
+            db_session(),
+            _tenant_id(),
+            image_id,
+            trash_days=current_app.config["TRASH_DAYS"],
+        )
 
 
 @images_bp.route("/<image_id:image_id>/file")
