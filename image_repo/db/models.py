@@ -170,3 +170,22 @@ class CollectionImage(Base):
     added_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_collection_images_image", "image_id"),)
+
+
+# --- Similar images: multi-index hashing over the perceptual hash ----------
+# One index per 16-bit band of ``phash`` (see domain/similar.py), holding
+# phash, id and trashed_at so that a probe reads no table row. Expressions,
+# not columns: nothing has to keep them in step with phash. Not partial:
+# PostgreSQL only keeps statistics for the expressions of whole indexes, and
+# without them it takes each band value for 0.5% of the table and scans.
+PHASH_BAND_INDEXES = tuple(
+    Index(
+        f"ix_images_phash_band{k}",
+        Image.tenant_id,
+        text(f"substr(phash, {4 * k + 1}, 4)"),
+        Image.phash,
+        Image.id,
+        Image.trashed_at,
+    )
+    for k in range(4)
+)
