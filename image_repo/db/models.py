@@ -138,8 +138,17 @@ class ImageTag(Base):
     )
     tag: Mapped[str] = mapped_column(String(64), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(32))
+    # Copies of the image's sort keys, kept by the database itself (triggers
+    # of migration 0008, whoever writes the rows), so that a tag's images
+    # come in list order from one index range instead of a walk over the
+    # library. Never set them from code.
+    uploaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sort_time: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
-    __table_args__ = (Index("ix_image_tags_tenant_tag", "tenant_id", "tag", "image_id"),)
+    __table_args__ = (
+        Index("ix_image_tags_tag_uploaded", "tenant_id", "tag", "uploaded_at", "image_id"),
+        Index("ix_image_tags_tag_sort_time", "tenant_id", "tag", "sort_time", "image_id"),
+    )
 
 
 class Collection(Base):
@@ -189,3 +198,21 @@ PHASH_BAND_INDEXES = tuple(
     )
     for k in range(4)
 )
+
+
+# --- Timeline: image counts per tenant and UTC day of sort_time ------------
+class ImageDayCount(Base):
+    """How many images in the library (not in the trash) a tenant has per day.
+
+    Kept by triggers on ``images`` (migration 0008), so the timeline reads a
+    few thousand rows whatever the size of the library, and no code path can
+    forget it. Rows may reach 0; readers skip them.
+    """
+
+    __tablename__ = "image_day_counts"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    image_count: Mapped[int] = mapped_column(Integer)
