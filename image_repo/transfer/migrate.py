@@ -115,8 +115,12 @@ def target_store(
 
 
 def tables() -> list[Table]:
-    """Every table of the models, parents before children."""
-    return list(Base.metadata.sorted_tables)
+    """Every table of the models, parents before children, and tables the
+    database keeps itself (``info["kept_by_triggers"]``) last: copying rows
+    fires the target's triggers, so such a table is set to the source's
+    values only once every row it counts is there."""
+    ordered = list(Base.metadata.sorted_tables)
+    return sorted(ordered, key=lambda table: bool(table.info.get("kept_by_triggers")))
 
 
 def count_rows(engine: Engine) -> dict[str, int]:
