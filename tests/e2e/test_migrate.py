@@ -4,7 +4,9 @@ gunicorn on the target serves the same images to the same keys."""
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from types import SimpleNamespace
 
 import pytest
@@ -116,7 +118,19 @@ def test_migrate_to_s3_twice_then_serve_from_the_target(tmp_path, s3_endpoint, t
     with gunicorn_server(served_env, workers=1) as base:
         # The same key works: keys moved with their hashes.
         after = snapshot(_Requests(base), headers)
+        # An album's ZIP, streamed by gunicorn from S3.
+        albums = {
+            a["name"]: a["id"] for a in _Requests(base).get("/collections", headers).json["items"]
+        }
+        response = requests.get(
+            f"{base}/collections/{albums['Holidays']}/archive", headers=headers, timeout=60
+        )
+        assert response.status_code == 200
+        with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+            names = archive.namelist()
+            assert archive.testzip() is None
     assert after == before
+    assert names == ["hopper.jpg", "hopper.png"]  # the album's third image is in the trash
 
 
 class _Requests:
