@@ -358,3 +358,17 @@ def _wait_for_images(engine, count: int, proc) -> None:
                 return
         time.sleep(0.05)  # polling a condition, with a deadline
     raise AssertionError(f"the importer did not commit {count} images")
+
+
+def test_an_export_stops_on_damaged_bytes_and_leaves_no_file(tmp_path):
+    app = make_app(local_config(tmp_path, "damaged"))
+    tenant = create_tenant(app, "acme")
+    seed(app.test_client(), tenant.headers())
+    original = next(p for p in sorted((tmp_path / "damaged" / "blobs").rglob("*")) if p.is_file())
+    original.write_bytes(original.read_bytes()[:-1] + b"?")
+    archive = tmp_path / "acme.tar"
+    result = run(app, "export", "acme", str(archive))
+    assert result.exit_code == 2
+    assert "run `image-repo fsck`" in result.output
+    assert not archive.exists() and not list(tmp_path.glob("acme.tar*"))
+    assert run(app, "export", "nobody", str(archive)).exit_code == 2
