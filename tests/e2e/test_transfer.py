@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -372,3 +373,23 @@ def test_an_export_stops_on_damaged_bytes_and_leaves_no_file(tmp_path):
     assert "run `image-repo fsck`" in result.output
     assert not archive.exists() and not list(tmp_path.glob("acme.tar*"))
     assert run(app, "export", "nobody", str(archive)).exit_code == 2
+
+
+def test_a_document_claiming_to_be_huge_is_refused_before_it_is_read(exported, target, tmp_path):
+    archive, _ = exported
+    with tarfile.open(archive) as tar:
+        manifest = tar.getmember("manifest.json")
+        manifest_data = tar.extractfile(manifest).read()
+    huge = tarfile.TarInfo("images.json")
+    huge.size = 600 * 1024 * 1024  # claimed only: the archive ends right after the header
+    hostile = tmp_path / "huge.tar"
+    with tarfile.open(hostile, "w") as tar:
+        tar.addfile(manifest, io.BytesIO(manifest_data))
+    data = hostile.read_bytes()
+    end = data.rstrip(b"\0")
+    padded = end + b"\0" * (-len(end) % tarfile.BLOCKSIZE)
+    hostile.write_bytes(padded + huge.tobuf(tarfile.PAX_FORMAT))
+    result = run(target, "import-archive", str(hostile))
+    assert result.exit_code == 2, result.output
+    assert "images.json is 629145600 bytes, more than" in result.output
+    assert image_count(target) == 0
