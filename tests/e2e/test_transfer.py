@@ -393,3 +393,44 @@ def test_a_document_claiming_to_be_huge_is_refused_before_it_is_read(exported, t
     assert result.exit_code == 2, result.output
     assert "images.json is 629145600 bytes, more than" in result.output
     assert image_count(target) == 0
+
+
+def test_export_and_zip_hold_one_piece_of_a_large_original_at_a_time(tmp_path):
+    """A 20 MB original goes into the tar and the ZIP without ever being whole in memory."""
+    import tracemalloc
+
+    from PIL import Image as PILImage
+
+    from image_repo.transfer import zip_archive
+    from tests.support.images import upload
+
+    side = 2600
+    noise = PILImage.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+    encoded = io.BytesIO()
+    noise.save(encoded, "PNG", compress_level=0)
+    size = len(encoded.getvalue())
+    assert size > 20_000_000
+    app = make_app({**local_config(tmp_path, "large"), "MAX_UPLOAD_BYTES": 50_000_000})
+    tenant = create_tenant(app, "acme")
+    image = upload(app.test_client(), tenant.headers(), encoded.getvalue(), "noise.png").json
+    del noise, encoded
+
+    archive = tmp_path / "large.tar"
+    tracemalloc.start()
+    try:
+        result = run(app, "export", "acme", str(archive), "--json")
+        _, export_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        with app.app_context(), services_of(app).sessions() as session:
+            plan = zip_archive.selection_plan(session, tenant.tenant_id, [image["id"]])
+        zipped = sum(
+            len(piece)
+            for piece in zip_archive.zip_stream(services_of(app).blob_store, plan.members)
+        )
+        _, zip_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.exit_code == 0, result.output
+    assert archive.stat().st_size > size and zipped > size
+    # A few 1 MiB pieces at most, far below the file's size.
+    assert export_peak < size / 4 and zip_peak < size / 4, (export_peak, zip_peak)
