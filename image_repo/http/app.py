@@ -133,6 +133,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _register_endpoints(api: Api) -> None:
     # Importing resources registers their routes on the blueprints.
+    from image_repo.http.archives import resources as _archives  # noqa: F401
+    from image_repo.http.archives.blueprint import archives_bp
     from image_repo.http.collections import resources as _collections  # noqa: F401
     from image_repo.http.collections.blueprint import collections_bp
     from image_repo.http.images import resources as _images  # noqa: F401
@@ -159,6 +161,7 @@ def _register_endpoints(api: Api) -> None:
         keys_bp,
         tenants_bp,
         operations_bp,
+        archives_bp,
     )
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
