@@ -151,8 +151,9 @@ SETTINGS: tuple[Setting, ...] = (
         "RENDITION_PREVIEWS",
         _bool,
         True,
-        "Keep a 1024 px preview of each large JPEG upload (about 2-5% of its bytes); "
-        "renditions up to 512 px start from it instead of decoding the original.",
+        "Keep a 1024 px preview of each large image (JPEGs at upload, other formats in a "
+        "background job; a few per cent of its bytes); renditions up to 512 px start from it "
+        "instead of decoding the original.",
     ),
     Setting(
         "RENDITION_FRONT",

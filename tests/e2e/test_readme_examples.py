@@ -89,6 +89,11 @@ RULES = (
         "starts the development server, which runs until stopped",
     ),
     Rule(
+        r"\bimage-repo worker\b",
+        "skip",
+        "a job worker, which runs until stopped (tests/e2e/test_job_workers.py runs it)",
+    ),
+    Rule(
         r"^\.venv/bin/image-repo ",
         "cli",
         "the command line, on the live server's data folder",
