@@ -232,6 +232,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Redis at `IMAGE_REPO_REDIS_URL` when set, else `queue.db` in the data folder).",
     ),
     Setting(
+        "QUEUE_NAME",
+        str,
+        "image-repo",
+        "Name of the queue in its store: instances with their own databases that share one "
+        "Redis need names of their own.",
+    ),
+    Setting(
         "QUEUE_THREADS",
         int,
         2,

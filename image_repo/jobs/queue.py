@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-QUEUE_NAME = "image-repo"
 FILE_NAME = "queue.db"
 TASK_NAME = "analyse"
 # Retry delays: RETRY_DELAY, then twice as long each time.
@@ -61,13 +60,14 @@ def make_queue(services: Services) -> Huey:
     """The process's Huey, with the ``analyse`` task and the periodic sweep on it."""
     config = services.config
     url = queue_url(config)
+    name = config["QUEUE_NAME"]
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///")
         config["DATA_DIR"].mkdir(parents=True, exist_ok=True)
         # Results are not kept: the image_analyses rows say how each job went.
-        huey: Huey = SqliteHuey(QUEUE_NAME, filename=path, results=False, timeout=30)
+        huey: Huey = SqliteHuey(name, filename=path, results=False, timeout=30)
     elif url.startswith(("redis://", "rediss://", "unix://")):
-        huey = RedisHuey(QUEUE_NAME, url=url, results=False)
+        huey = RedisHuey(name, url=url, results=False)
     else:
         raise ValueError(f"IMAGE_REPO_QUEUE_URL: a sqlite:/// path or a redis:// URL, not {url!r}")
 

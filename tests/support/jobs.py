@@ -33,3 +33,8 @@ def run_scheduled(app) -> list[str | None]:
 
 def queued_count(app) -> int:
     return services_of(app).queue.pending_count()
+
+
+def queued_analyses(app) -> list[tuple]:
+    """The (image_id, kind) of every ``analyse`` message waiting in the queue."""
+    return [task.args for task in services_of(app).queue.pending() if task.name == "analyse"]
