@@ -94,6 +94,11 @@ RULES = (
         "a job worker, which runs until stopped (tests/e2e/test_job_workers.py runs it)",
     ),
     Rule(
+        r"\bimage-repo migrate\b",
+        "skip",
+        "needs a target PostgreSQL and S3: tests/e2e/test_migrate.py runs it against both",
+    ),
+    Rule(
         r"^\.venv/bin/image-repo ",
         "cli",
         "the command line, on the live server's data folder",

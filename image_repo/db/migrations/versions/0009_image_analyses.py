@@ -1,7 +1,7 @@
 """Background analyses of images: image_analyses, one row per image and kind.
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008 (chained after main's 0008 at the merge)
 Create Date: 2026-12-01
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from image_repo.db.types import UTCDateTime
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
