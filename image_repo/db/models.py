@@ -210,6 +210,7 @@ class ImageDayCount(Base):
     """
 
     __tablename__ = "image_day_counts"
+    __table_args__ = {"info": {"kept_by_triggers": True}}
 
     tenant_id: Mapped[str] = mapped_column(
         ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
