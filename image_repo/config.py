@@ -258,6 +258,14 @@ SETTINGS: tuple[Setting, ...] = (
         "127.0.0.1",
         "gunicorn: proxies trusted to set `X-Forwarded-*` headers.",
     ),
+    # --- faces and people (domain.faces) ---
+    Setting(
+        "FACES",
+        _bool,
+        False,
+        "Allow face analysis (faces, descriptors, people); each tenant must also turn its own "
+        "switch on (`image-repo tenants update NAME --faces on`, or `PATCH /account/faces`).",
+    ),
     Setting(
         "PROPAGATE_EXCEPTIONS",
         _bool,

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import Select, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from image_repo.db.models import CollectionImage, Image, ImageTag
+from image_repo.db.models import CollectionImage, Face, Image, ImageTag
 from image_repo.db.types import utcnow
 from image_repo.domain.errors import NotFound, PreconditionFailed
 from image_repo.domain.image_fields import clean_tags, taken_at_fields
@@ -36,6 +36,7 @@ class ImageFilter:
     has_gps: bool | None = None
     sha256: str | None = None
     collection_id: str | None = None
+    person: str | None = None  # a person's id: images with a face of theirs
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,14 @@ def _filtered(query: Select, tenant_id: str, f: ImageFilter) -> Select:
         query = query.where(Image.has_gps.is_(f.has_gps))
     if f.sha256:
         query = query.where(Image.sha256 == f.sha256)
+    if f.person:
+        query = query.where(
+            exists().where(
+                Face.tenant_id == tenant_id,
+                Face.person_id == f.person,
+                Face.image_id == Image.id,
+            )
+        )
     return query
 
 

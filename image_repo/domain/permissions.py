@@ -20,6 +20,11 @@ KEYS_MANAGE = "keys:manage"
 TENANTS_MANAGE = "tenants:manage"
 # Reading /metrics when it is not public: the operator, or groups given it.
 METRICS_READ = "metrics:read"
+# Faces and people: seeing them; naming, hiding, merging, moving faces; the
+# tenant's face-analysis switch (turning it off deletes every face and person).
+PEOPLE_READ = "people:read"
+PEOPLE_WRITE = "people:write"
+FACES_MANAGE = "faces:manage"
 
 ALL_PERMISSIONS = frozenset(
     {
@@ -31,13 +36,16 @@ ALL_PERMISSIONS = frozenset(
         KEYS_MANAGE,
         TENANTS_MANAGE,
         METRICS_READ,
+        PEOPLE_READ,
+        PEOPLE_WRITE,
+        FACES_MANAGE,
     }
 )
 
-_READER = [ACCOUNT_READ, IMAGES_READ]
-_CONTRIBUTOR = [*_READER, IMAGES_WRITE]
+_READER = [ACCOUNT_READ, IMAGES_READ, PEOPLE_READ]
+_CONTRIBUTOR = [*_READER, IMAGES_WRITE, PEOPLE_WRITE]
 _EDITOR = [*_CONTRIBUTOR, IMAGES_DELETE, TRASH_PURGE]
-_ADMIN = [*_EDITOR, KEYS_MANAGE]
+_ADMIN = [*_EDITOR, KEYS_MANAGE, FACES_MANAGE]
 
 DEFAULT_GROUP_PERMISSIONS: dict[str, list[str]] = {
     "reader": _READER,

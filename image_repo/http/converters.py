@@ -18,6 +18,8 @@ CONVERTERS = {
     "image_id": _converter("img"),
     "collection_id": _converter("col"),
     "key_id": _converter("key"),
+    "person_id": _converter("per"),
+    "face_id": _converter("fce"),
 }
 
 

@@ -40,7 +40,13 @@ def test_every_route_declares_its_access(app):
     assert undeclared == []
 
 
-ID_PREFIX = {"image_id": "img", "collection_id": "col", "key_id": "key"}
+ID_PREFIX = {
+    "image_id": "img",
+    "collection_id": "col",
+    "key_id": "key",
+    "person_id": "per",
+    "face_id": "fce",
+}
 
 
 def _path(rule) -> str:

@@ -1,8 +1,10 @@
+from dataclasses import replace
+
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import abort
 
-from image_repo.domain import images, renditions
+from image_repo.domain import faces, images, renditions
 from image_repo.domain.permissions import IMAGES_READ
 from image_repo.http.auth import current_principal
 from image_repo.http.blobs import send_blob
@@ -45,9 +47,26 @@ def _params(args: dict) -> RenderParams:
 
 
 def _send(image_id: str, params: RenderParams):
-    sha256, full_size = images.get_original(db_session(), current_principal().tenant_id, image_id)
+    tenant_id = current_principal().tenant_id
+    sha256, full_size = images.get_original(db_session(), tenant_id, image_id)
+    if params.gravity == "face":
+        # The image's faces are part of the rendition (and of its digest).
+        focus = faces.focus_of(db_session(), tenant_id, image_id)
+        params = replace(params, focus=focus)
+    return send_rendition(sha256, full_size, params, remember=params.gravity != "face")
+
+
+def send_rendition(
+    sha256: str, full_size: tuple[int, int], params: RenderParams, *, remember: bool = True
+):
+    """The rendition of original ``sha256`` for ``params``, made if missing, as a response.
+
+    ``remember``: the rendition front may serve this query again for any image
+    (false when the digest depends on the image, as with its faces).
+    """
     ref = renditions.RenditionRef.of(sha256, params)
-    remember_rendition(ref)
+    if remember:
+        remember_rendition(ref)
     if request.if_none_match.contains(ref.etag):
         # The client has it: no storage round trip, no decode.
         metrics().rendition_cache.labels("hit").inc()
@@ -109,6 +128,8 @@ class Thumbnail(MethodView):
         """Get a thumbnail
 
         A named size on the long edge, upright, in sRGB, without metadata.
+        With `gravity`, a square of that size cropped from the picture instead
+        (`smart`: its most interesting part; `face`: keeping its faces).
         Made once, then served from the cache (`X-Rendition-Cache: hit`).
         """
         sizes = current_app.config["THUMBNAIL_SIZES"]
@@ -119,9 +140,11 @@ class Thumbnail(MethodView):
                 message=f"Unknown thumbnail size {args['size']!r}; sizes: {', '.join(sizes)}.",
                 errors={"query": {"size": [f"must be one of {', '.join(sizes)}"]}},
             )
-        return _send(
-            image_id, _params({"width": side, "height": side, "format": args.get("format")})
-        )
+        wanted = {"width": side, "height": side, "format": args.get("format")}
+        if args.get("gravity"):
+            # A square crop of the picture, its window placed by gravity.
+            wanted |= {"fit": "cover", "gravity": args["gravity"]}
+        return _send(image_id, _params(wanted))
 
 
 @renditions_bp.route("/<image_id:image_id>/render")

@@ -3,7 +3,7 @@ from marshmallow import validate
 
 from image_repo.http.fields import Choice, Text
 from image_repo.imaging.formats import OUTPUT_FORMATS
-from image_repo.imaging.render import FITS, GRAVITIES
+from image_repo.imaging.render import FITS, GRAVITY_NAMES
 
 FORMAT = Choice(
     [*OUTPUT_FORMATS, "jpg"],
@@ -24,6 +24,13 @@ class ThumbnailQuerySchema(ma.Schema):
         },
     )
     format = FORMAT
+    gravity = Text(
+        validate=validate.OneOf(list(GRAVITY_NAMES)),
+        metadata={
+            "description": "Make a square of the size, cropped from the picture: `smart`, "
+            "`face`, or a side or corner (default: no crop, the whole picture)."
+        },
+    )
 
 
 class RenderQuerySchema(ma.Schema):
@@ -43,8 +50,12 @@ class RenderQuerySchema(ma.Schema):
     )
     gravity = Text(
         load_default="center",
-        validate=validate.OneOf(list(GRAVITIES)),
-        metadata={"description": "Which part survives a cover crop."},
+        validate=validate.OneOf(list(GRAVITY_NAMES)),
+        metadata={
+            "description": "Which part survives a cover crop: a side or corner, `smart` (the "
+            "most interesting region: edges, saturation, skin tones) or `face` (keep the "
+            "detected faces; `smart` when there are none)."
+        },
     )
     format = FORMAT
     quality = ma.fields.Integer(
