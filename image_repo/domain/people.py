@@ -59,15 +59,26 @@ class PersonIndex:
     sums: np.ndarray = field(default_factory=lambda: np.zeros((0, DESCRIPTOR_SIZE)))
     counts: np.ndarray = field(default_factory=lambda: np.zeros(0))
     means: np.ndarray = field(default_factory=lambda: np.zeros((0, DESCRIPTOR_SIZE), np.float32))
+    # Squared lengths of the means: |m - d|^2 = |m|^2 - 2 m.d + |d|^2 needs one
+    # matrix-vector product per look-up and no temporary the size of the index.
+    norms: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     rows: dict[str, int] = field(default_factory=dict)
 
     def nearest(self, descriptor: np.ndarray) -> tuple[str, float] | None:
         """The person whose mean is nearest ``descriptor``, and the distance; None if none."""
         if not self.ids:
             return None
-        distances = np.linalg.norm(self.means - descriptor, axis=1)
-        best = int(np.argmin(distances))
-        return self.ids[best], float(distances[best])
+        query = np.asarray(descriptor, np.float32)
+        best = int(np.argmin(self.norms - 2.0 * (self.means @ query)))
+        return self.ids[best], float(np.linalg.norm(self.means[best] - query))
+
+    def _refresh(self, row: int | None = None) -> None:
+        if row is None:
+            self.means = (self.sums / self.counts[:, None]).astype(np.float32)
+            self.norms = np.einsum("ij,ij->i", self.means, self.means)
+            return
+        self.means[row] = (self.sums[row] / self.counts[row]).astype(np.float32)
+        self.norms[row] = float(self.means[row] @ self.means[row])
 
     def add(self, person_id: str, descriptor: np.ndarray) -> None:
         row = self.rows.get(person_id)
@@ -77,10 +88,11 @@ class PersonIndex:
             self.sums = np.vstack([self.sums, descriptor.astype(np.float64)])
             self.counts = np.append(self.counts, 1.0)
             self.means = np.vstack([self.means, descriptor.astype(np.float32)])
+            self.norms = np.append(self.norms, np.float32(descriptor @ descriptor))
             return
         self.sums[row] += descriptor
         self.counts[row] += 1
-        self.means[row] = (self.sums[row] / self.counts[row]).astype(np.float32)
+        self._refresh(row)
 
 
 _INDEX: OrderedDict[str, PersonIndex] = OrderedDict()
@@ -116,7 +128,7 @@ def _load(session: Session, tenant_id: str, revision: int) -> PersonIndex:
         index.rows = {person_id: i for i, person_id in enumerate(index.ids)}
         index.sums = np.stack([np.frombuffer(row.descriptor_sum, "<f8") for row in rows]).copy()
         index.counts = np.array([row.descriptor_count for row in rows], np.float64)
-        index.means = (index.sums / index.counts[:, None]).astype(np.float32)
+        index._refresh()
     return index
 
 
