@@ -12,6 +12,7 @@ from flask.sessions import SessionInterface
 from flask_cors import CORS
 
 from image_repo.cli import register_commands
+from image_repo.cli.transfer import register_transfer_commands
 from image_repo.config import load_config
 from image_repo.http.access import init_access
 from image_repo.http.api import Api
@@ -104,6 +105,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(docs_assets_bp)
     _register_endpoints(api)
     register_commands(app)
+    register_transfer_commands(app)
 
     @app.after_request
     def _no_sniffing(response):

@@ -37,6 +37,7 @@ from sqlalchemy import and_, bindparam
 from werkzeug.http import http_date, parse_etags
 from werkzeug.wsgi import wrap_file
 
+from image_repo.db.driver_query import DriverQuery
 from image_repo.db.models import ApiKey, Image
 from image_repo.db.types import utcnow
 from image_repo.domain.permissions import IMAGES_READ
@@ -85,7 +86,8 @@ class RenditionFront:
         self._names: dict[str, tuple[str, str]] = {}
         self._memo_lock = threading.Lock()
         self._hits = self.services.metrics.rendition_cache.labels("hit")
-        self._query = (
+        self._query = DriverQuery(
+            self.services.engine,
             key_row_query()
             .add_columns(Image.sha256)
             .outerjoin(
@@ -96,7 +98,7 @@ class RenditionFront:
                     NOT_TRASHED,  # a trashed image's renditions are gone at once
                 ),
             )
-            .where(ApiKey.id == bindparam("key_id"))
+            .where(ApiKey.id == bindparam("key_id")),
         )
 
     # -- what the full stack teaches the front ----------------------------------
@@ -170,10 +172,7 @@ class RenditionFront:
         store = services.blob_store
         if not store.has_local_files:
             return None
-        with services.engine.connect() as connection:
-            row = connection.execute(
-                self._query, {"key_id": key_match.group(1), "image_id": image_id}
-            ).first()
+        row = self._query.first({"key_id": key_match.group(1), "image_id": image_id})
         now = utcnow()
         if (
             row is None
