@@ -18,21 +18,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import BinaryIO
+from dataclasses import dataclass, replace
+from typing import Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from image_repo.db.models import Face, Image, Tenant
 from image_repo.db.types import utcnow
-from image_repo.domain import people
-from image_repo.domain.errors import NotFound
+from image_repo.domain import analyses, people
+from image_repo.domain.errors import InvalidInput, NotFound
 from image_repo.domain.ids import new_id
 from image_repo.domain.trash import NOT_TRASHED
 from image_repo.imaging import faces as face_finder
-from image_repo.imaging.limits import DEFAULT_LIMITS, DecodeLimits
+from image_repo.imaging.limits import DEFAULT_LIMITS, DecodeLimits, DecodeTimeout, LimitExceeded
 from image_repo.storage import BlobNotFound, BlobStore, blob_key, preview_key
+
+KIND = "faces"
+# A job is not a request: on a busy machine a decode may take longer than a
+# request's deadline. Still bounded, by this many times it.
+JOB_DECODE_FACTOR = 6
 
 # How much of the picture around a face its thumbnail shows: the face's
 # larger side times this, so hair and chin are in.
@@ -211,6 +216,9 @@ def set_enabled(session: Session, tenant_id: str, enabled: bool) -> tuple[int, i
     session.flush()
     if enabled:
         return 0, 0
+    # Their analysis rows go too: turned on again, `image-repo analyze` finds
+    # every image lacking faces.
+    analyses.forget(session, KIND, tenant_id)
     return people.forget_tenant(session, tenant_id)
 
 
@@ -240,3 +248,35 @@ def focus_of(
     right = max(box[0] + box[2] for box in boxes) / row.width
     bottom = max(box[1] + box[3] for box in boxes) / row.height
     return (left, top, min(1.0, right), min(1.0, bottom))
+
+
+# --- the "faces" analysis (domain.analyses; run by the job queue) ------------------
+
+
+def _enabled(services: Any, tenant: Tenant) -> bool:
+    return analysis_on(services.config["FACES"], tenant)
+
+
+def _run(services: Any, session: Session, image: Image) -> None:
+    limits = DecodeLimits.from_config(services.config)
+    limits = replace(limits, decode_seconds=limits.decode_seconds * JOB_DECODE_FACTOR)
+    try:
+        analyse_image(
+            session,
+            services.blob_store,
+            image.tenant_id,
+            image.id,
+            operator_setting=services.config["FACES"],
+            limits=limits,
+        )
+    except (LimitExceeded, DecodeTimeout) as exc:
+        # No retry mends these: the job fails for good.
+        raise InvalidInput(f"no face analysis: {exc}") from exc
+
+
+def mark_done(session: Session, image_id: str) -> None:
+    """Record the image's "faces" analysis as done (when it was run outside a job)."""
+    analyses.finish(session, image_id, KIND)
+
+
+analyses.register(KIND, _run, enabled=_enabled)

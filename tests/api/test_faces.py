@@ -13,6 +13,7 @@ from image_repo.imaging import faces as face_finder
 from tests.conftest import create_tenant
 from tests.support.faces import analyse, face_path, manifest, upload_photo
 from tests.support.images import upload
+from tests.support.jobs import queued_analyses, run_queued
 
 
 @pytest.fixture
@@ -32,8 +33,9 @@ def acme(app, tenant):
 
 
 def _analysed(app, client, tenant, name: str) -> str:
+    """Upload a photo and run the jobs its upload queued (its faces among them)."""
     image_id = upload_photo(client, tenant.headers(), name)
-    assert analyse(app, tenant.tenant_id, image_id).status == "done"
+    run_queued(app)
     return image_id
 
 
@@ -70,6 +72,28 @@ def test_each_photo_gives_its_faces_and_each_person_is_one_person(app, client, a
         assert sorted(image["id"] for image in with_them.json["items"]) == sorted(
             images[file] for file, entry in manifest().items() if name in entry["people"]
         )
+
+
+def test_an_upload_is_analysed_in_the_background(app, client, acme, other_tenant):
+    image_id = upload_photo(client, acme.headers(), "two_people.jpg")
+    # The answer came first: the faces job waits in the queue.
+    assert (image_id, "faces") in queued_analyses(app)
+    assert _faces(client, acme, image_id) == []
+    shown = client.get(f"/images/{image_id}", headers=acme.headers()).json["analyses"]
+    assert {"kind": "faces", "state": "pending"}.items() <= next(
+        a for a in shown if a["kind"] == "faces"
+    ).items()
+    assert "done" in run_queued(app)
+    assert len(_faces(client, acme, image_id)) == manifest()["two_people.jpg"]["faces"]
+    shown = client.get(f"/images/{image_id}", headers=acme.headers()).json["analyses"]
+    assert next(a for a in shown if a["kind"] == "faces")["state"] == "done"
+    # A tenant whose switch is off gets no faces job at all.
+    theirs = upload_photo(client, other_tenant.headers(), "two_people.jpg")
+    assert (theirs, "faces") not in queued_analyses(app)
+    # Off deletes the analysis rows with the faces: `image-repo analyze` finds them again.
+    client.patch("/account/faces", json={"enabled": False}, headers=acme.headers())
+    shown = client.get(f"/images/{image_id}", headers=acme.headers()).json["analyses"]
+    assert "faces" not in [a["kind"] for a in shown]
 
 
 def test_a_photo_without_faces_gets_none(app, client, acme):
@@ -155,6 +179,8 @@ def test_the_cli_switch(app, client, tenant):
     assert analysed.exit_code == 0, analysed.output
     assert json.loads(analysed.output) == {"images": 1, "faces": 1}
     assert len(_faces(client, tenant, image_id)) == 1
+    shown = client.get(f"/images/{image_id}", headers=tenant.headers()).json["analyses"]
+    assert next(a for a in shown if a["kind"] == "faces")["state"] == "done"
     off = runner.invoke(args=["tenants", "update", tenant.name, "--faces", "off", "--json"])
     assert off.exit_code == 0, off.output
     assert json.loads(off.output) | {} == json.loads(off.output)

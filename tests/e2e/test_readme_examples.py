@@ -94,6 +94,11 @@ RULES = (
         "needs a target PostgreSQL and S3: tests/e2e/test_migrate.py runs it against both",
     ),
     Rule(
+        r"\bimage-repo worker\b",
+        "skip",
+        "a job worker, which runs until stopped (tests/e2e/test_job_workers.py runs it)",
+    ),
+    Rule(
         r"^\.venv/bin/image-repo ",
         "cli",
         "the command line, on the live server's data folder",
