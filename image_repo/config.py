@@ -335,6 +335,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Publish the service on the local network over mDNS/DNS-SD (`_image-repo._tcp`), "
         "as `image-repo serve --advertise` does.",
     ),
+    # --- faces and people (domain.faces) ---
+    Setting(
+        "FACES",
+        _bool,
+        False,
+        "Allow face analysis (faces, descriptors, people); each tenant must also turn its own "
+        "switch on (`image-repo tenants update NAME --faces on`, or `PATCH /account/faces`).",
+    ),
     Setting(
         "PROPAGATE_EXCEPTIONS",
         _bool,

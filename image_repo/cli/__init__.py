@@ -320,6 +320,35 @@ def tenants_list(as_json: bool) -> None:
     _emit(as_json, {"items": tenants}, text or "no tenants")
 
 
+@tenants_cli.command("update")
+@click.argument("name")
+@click.option(
+    "--faces",
+    type=click.Choice(["on", "off"]),
+    help="The tenant's face analysis (also needs IMAGE_REPO_FACES); off deletes its faces, "
+    "descriptors and people.",
+)
+@JSON_OPTION
+@needs_database
+def tenants_update(name: str, faces: str | None, as_json: bool) -> None:
+    """Change a tenant's settings."""
+    from image_repo.domain import faces as face_domain
+
+    deleted = (0, 0)
+    with _session() as session:
+        tenant = tenancy.get_tenant(session, name=name)
+        if faces is not None:
+            deleted = face_domain.set_enabled(session, tenant.id, faces == "on")
+        payload = {**TENANT_SCHEMA.dump(tenant), "faces_enabled": tenant.faces_enabled}
+    payload |= {"faces_deleted": deleted[0], "people_deleted": deleted[1]}
+    text = f"tenant {name}: faces {'on' if payload['faces_enabled'] else 'off'}"
+    if deleted != (0, 0):
+        text += (
+            f" (deleted {counted(deleted[0], 'face')}, {counted(deleted[1], 'person', 'people')})"
+        )
+    _emit(as_json, payload, text)
+
+
 # --- keys --------------------------------------------------------------------
 
 keys_cli = AppGroup("keys", help="API keys of a tenant.")
@@ -554,6 +583,64 @@ def discover_command(timeout: float, host: str, as_json: bool) -> None:
     _emit(as_json, {"instances": found}, "\n".join(lines) or "no instance heard")
 
 
+# --- faces ---------------------------------------------------------------------
+
+faces_cli = AppGroup(
+    "faces", help="Faces and people (needs IMAGE_REPO_FACES and the tenant's switch)."
+)
+
+
+@faces_cli.command("analyze")
+@click.option("--tenant", "tenant_name", required=True, help="Tenant name.")
+@JSON_OPTION
+@needs_database
+def faces_analyze(tenant_name: str, as_json: bool) -> None:
+    """Find the faces of the tenant's images that have none recorded, here and now."""
+    from image_repo.domain import faces as face_domain
+
+    config = _app().config
+    with _session() as session:
+        tenant = tenancy.get_tenant(session, name=tenant_name)
+        tenant_id, on = tenant.id, face_domain.analysis_on(config["FACES"], tenant)
+        pending = face_domain.unanalysed_images(session, tenant_id) if on else []
+    if not on:
+        raise click.ClickException(
+            "face analysis is off for this tenant: it needs IMAGE_REPO_FACES=true and "
+            f"`image-repo tenants update {tenant_name} --faces on`"
+        )
+    found = 0
+    with click.progressbar(pending, label="faces", file=sys.stderr, hidden=as_json) as bar:
+        for image_id in bar:
+            # One image per transaction: what is done stays done if a later one fails.
+            with _session() as session:
+                found += face_domain.analyse_image(
+                    session,
+                    _store(),
+                    tenant_id,
+                    image_id,
+                    operator_setting=config["FACES"],
+                    limits=DecodeLimits.from_config(config),
+                ).faces
+                # A "faces" job already queued for the image then has nothing to do.
+                face_domain.mark_done(session, image_id)
+    payload = {"images": len(pending), "faces": found}
+    _emit(as_json, payload, f"analysed {counted(len(pending), 'image')}: {counted(found, 'face')}")
+
+
+@faces_cli.command("regroup")
+@click.option("--tenant", "tenant_name", required=True, help="Tenant name.")
+@JSON_OPTION
+@needs_database
+def faces_regroup(tenant_name: str, as_json: bool) -> None:
+    """Re-cluster all of the tenant's faces into people (names and hidden flags are kept)."""
+    from image_repo.domain import people as people_domain
+
+    with _session() as session:
+        tenant = tenancy.get_tenant(session, name=tenant_name)
+        groups = people_domain.regroup(session, tenant.id)
+    _emit(as_json, {"people": groups}, f"{counted(groups, 'person', 'people')}")
+
+
 # --- background jobs ------------------------------------------------------------
 
 
@@ -659,6 +746,7 @@ def register_commands(app: Flask) -> None:
         previews_command,
         secrets_cli,
         discover_command,
+        faces_cli,
         worker_command,
         analyze_command,
     ):

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from image_repo.db.types import UTCDateTime, utcnow
@@ -24,6 +33,12 @@ class Tenant(Base):
     # Quotas: None means unlimited.
     max_images: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+    # Faces and people (see domain.faces): the tenant's own switch, off by
+    # default, and a counter bumped by every change to its people, which
+    # tells each process whether its cached nearest-person index is current.
+    faces_enabled: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    people_revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
 
     keys: Mapped[list[ApiKey]] = relationship(back_populates="tenant")
 
@@ -299,3 +314,53 @@ class Share(Base):
     last_viewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (Index("ix_shares_tenant_created", "tenant_id", "created_at", "id"),)
+
+
+# --- faces and people (domain.faces, domain.people) ---------------------------
+
+
+class Person(Base):
+    """A group of one tenant's faces taken to be one person."""
+
+    __tablename__ = "people"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    hidden: Mapped[bool] = mapped_column(default=False)
+    # The face shown for the person; another of its faces when that one is gone.
+    cover_face_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Sum (float64) and number of the descriptors assigned to the person: their
+    # mean is what a new face is compared with.
+    descriptor_sum: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    descriptor_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (Index("ix_people_tenant_created", "tenant_id", "created_at", "id"),)
+
+
+class Face(Base):
+    """A face found in an image: its box in the displayed image, its descriptor, its person."""
+
+    __tablename__ = "faces"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    person_id: Mapped[str | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), nullable=True
+    )
+    box_left: Mapped[int] = mapped_column(Integer)
+    box_top: Mapped[int] = mapped_column(Integer)
+    box_width: Mapped[int] = mapped_column(Integer)
+    box_height: Mapped[int] = mapped_column(Integer)
+    # 128 little-endian float32 (imaging.faces.descriptor_bytes).
+    descriptor: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        Index("ix_faces_image", "image_id"),
+        Index("ix_faces_person", "person_id", "id"),
+        Index("ix_faces_tenant", "tenant_id", "id"),
+    )

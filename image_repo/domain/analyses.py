@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, inspect, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from image_repo.db.models import Image, ImageAnalysis, Tenant
 from image_repo.db.types import utcnow
@@ -139,6 +140,9 @@ def request_new(
     """What a new image needs, for its tenant; see request()."""
     tenant = session.get(Tenant, image.tenant_id)
     kinds = wanted(services, tenant, image) if tenant is not None else []
+    if "analyses" not in inspect(image).dict:
+        # A new image has no rows yet: no query to find that out (on the upload's path).
+        set_committed_value(image, "analyses", [])
     return request(session, image, kinds, done=[k for k in done if k in kinds])
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import Select, exists, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from image_repo.db.models import CollectionImage, Image, ImageDayCount, ImageTag
+from image_repo.db.models import CollectionImage, Face, Image, ImageDayCount, ImageTag
 from image_repo.db.types import utcnow
 from image_repo.domain.errors import NotFound, PreconditionFailed
 from image_repo.domain.image_fields import clean_tags, taken_at_fields
@@ -40,6 +40,7 @@ class ImageFilter:
     has_gps: bool | None = None
     sha256: str | None = None
     collection_id: str | None = None
+    person: str | None = None  # a person's id: images with a face of theirs
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,14 @@ def _filtered(query: Select, tenant_id: str, f: ImageFilter) -> Select:
         query = query.where(Image.has_gps.is_(f.has_gps))
     if f.sha256:
         query = query.where(Image.sha256 == f.sha256)
+    if f.person:
+        query = query.where(
+            exists().where(
+                Face.tenant_id == tenant_id,
+                Face.person_id == f.person,
+                Face.image_id == Image.id,
+            )
+        )
     return query
 
 

@@ -22,6 +22,11 @@ TENANTS_MANAGE = "tenants:manage"
 METRICS_READ = "metrics:read"
 # Creating, listing and revoking share links (public links to images or albums).
 SHARES_MANAGE = "shares:manage"
+# Faces and people: seeing them; naming, hiding, merging, moving faces; the
+# tenant's face-analysis switch (turning it off deletes every face and person).
+PEOPLE_READ = "people:read"
+PEOPLE_WRITE = "people:write"
+FACES_MANAGE = "faces:manage"
 
 ALL_PERMISSIONS = frozenset(
     {
@@ -34,13 +39,16 @@ ALL_PERMISSIONS = frozenset(
         TENANTS_MANAGE,
         METRICS_READ,
         SHARES_MANAGE,
+        PEOPLE_READ,
+        PEOPLE_WRITE,
+        FACES_MANAGE,
     }
 )
 
-_READER = [ACCOUNT_READ, IMAGES_READ]
-_CONTRIBUTOR = [*_READER, IMAGES_WRITE, SHARES_MANAGE]
+_READER = [ACCOUNT_READ, IMAGES_READ, PEOPLE_READ]
+_CONTRIBUTOR = [*_READER, IMAGES_WRITE, SHARES_MANAGE, PEOPLE_WRITE]
 _EDITOR = [*_CONTRIBUTOR, IMAGES_DELETE, TRASH_PURGE]
-_ADMIN = [*_EDITOR, KEYS_MANAGE]
+_ADMIN = [*_EDITOR, KEYS_MANAGE, FACES_MANAGE]
 
 DEFAULT_GROUP_PERMISSIONS: dict[str, list[str]] = {
     "reader": _READER,

@@ -138,6 +138,8 @@ def _register_endpoints(api: Api) -> None:
     from image_repo.http.archives.blueprint import archives_bp
     from image_repo.http.collections import resources as _collections  # noqa: F401
     from image_repo.http.collections.blueprint import collections_bp
+    from image_repo.http.faces import resources as _faces  # noqa: F401
+    from image_repo.http.faces.blueprint import faces_bp
     from image_repo.http.images import resources as _images  # noqa: F401
     from image_repo.http.images.blueprint import images_bp
     from image_repo.http.keys import resources as _keys  # noqa: F401
@@ -166,6 +168,7 @@ def _register_endpoints(api: Api) -> None:
         tenants_bp,
         operations_bp,
         archives_bp,
+        faces_bp,
     )
     for blueprint in blueprints:
         api.register_blueprint(blueprint)

@@ -19,6 +19,8 @@ CONVERTERS = {
     "collection_id": _converter("col"),
     "key_id": _converter("key"),
     "share_id": _converter("shr"),
+    "person_id": _converter("per"),
+    "face_id": _converter("fce"),
 }
 
 

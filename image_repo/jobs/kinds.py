@@ -4,4 +4,7 @@ Add a kind by writing a domain module that calls ``domain.analyses.register``
 at import, and importing it here.
 """
 
-from image_repo.domain import previews  # noqa: F401  ("preview")
+from image_repo.domain import (
+    faces,  # noqa: F401  ("faces")
+    previews,  # noqa: F401  ("preview")
+)

@@ -40,7 +40,14 @@ def test_every_route_declares_its_access(app):
     assert undeclared == []
 
 
-ID_PREFIX = {"image_id": "img", "collection_id": "col", "key_id": "key", "share_id": "shr"}
+ID_PREFIX = {
+    "image_id": "img",
+    "collection_id": "col",
+    "key_id": "key",
+    "share_id": "shr",
+    "person_id": "per",
+    "face_id": "fce",
+}
 
 
 def _path(rule) -> str:

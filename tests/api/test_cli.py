@@ -46,6 +46,7 @@ def test_help_lists_only_this_programs_commands_and_options(tmp_path):
     assert listed == {
         "db", "fsck", "gc", "import", "keys", "openapi", "previews", "routes", "secrets", "serve",
         "tenants", "discover", "worker", "analyze", "export", "import-archive", "migrate",
+        "faces",
     }  # fmt: skip
     # Flask's own options are not this program's.
     for option in ("--app", "--env-file", "--debug", "Flask"):

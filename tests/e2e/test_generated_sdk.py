@@ -20,12 +20,14 @@ import importlib
 import inspect
 import io
 import secrets
+import zipfile
 
 import httpx
 import pytest
 from PIL import Image as PILImage
 
 from tests.support.corpus import corpus_path
+from tests.support.faces import face_path
 from tests.support.live_server import cli, gunicorn_server
 from tests.support.sdk_support import (
     OperationLog,
@@ -38,6 +40,7 @@ from tests.support.sdk_support import (
 JPEG = corpus_path("valid/hopper.jpg")
 PNG = corpus_path("valid/hopper.png")  # the same picture: a near duplicate of JPEG
 OPERATOR_SECRET = secrets.token_urlsafe(32)
+FACE_PHOTOS = ("obama.jpg", "biden.jpg", "two_people.jpg")
 
 # Every operation the test below calls. Renditions, similar images, health and
 # metrics run when the spec has them; every operation in the spec must be here.
@@ -54,6 +57,18 @@ KNOWN_OPERATIONS = {
     "getThumbnail", "renderImage", "listSimilarImages",
     "getLiveness", "getReadiness", "getMetrics",
 }  # fmt: skip
+# Faces and people (drive_faces below).
+FACE_OPERATIONS = {
+    "getFaceSettings", "updateFaceSettings", "listImageFaces", "getFace", "updateFace",
+    "getFaceThumbnail", "listPeople", "getPerson", "updatePerson", "mergePeople",
+}  # fmt: skip
+KNOWN_OPERATIONS |= FACE_OPERATIONS
+# Signed URLs, share links and ZIP downloads (drive_sharing below).
+SHARING_OPERATIONS = {
+    "signImageUrl", "createShare", "listShares", "getShare", "deleteShare",
+    "downloadCollectionArchive", "downloadImagesArchive",
+}  # fmt: skip
+KNOWN_OPERATIONS |= SHARING_OPERATIONS
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +79,18 @@ def sdk(tmp_path_factory):
 
 
 @pytest.fixture
-def live(tmp_path):
-    """A gunicorn on a migrated, empty database that knows the operator credential."""
-    env = {
+def live_env(tmp_path) -> dict[str, str]:
+    return {
         "IMAGE_REPO_DATA_DIR": str(tmp_path / "data"),
         "IMAGE_REPO_OPERATOR_KEY_SHA256": hashlib.sha256(OPERATOR_SECRET.encode()).hexdigest(),
+        "IMAGE_REPO_FACES": "true",
     }
+
+
+@pytest.fixture
+def live(tmp_path, live_env):
+    """A gunicorn on a migrated, empty database that knows the operator credential."""
+    env = live_env
     cli(env, "db", "upgrade")
     with gunicorn_server(env, workers=2, log_path=tmp_path / "gunicorn.log") as base:
         yield base
@@ -151,7 +172,80 @@ class Driver:
         return self.call("updateImage", client, status, *args, **kwargs)
 
 
-def test_generated_client_drives_every_operation(sdk, live):
+def drive_sharing(run, admin, image, collection) -> None:
+    """A signed URL and a share link work with no key; ZIPs of an album and a selection."""
+    model = run.sdk.model
+    body = model("SignUrl")(rendition=model("SignUrlRendition").RENDER, width=32, expires_in=600)
+    signed = run.call("signImageUrl", admin, 200, image.id, body=body).parsed
+    keyless = httpx.get(signed.url, timeout=30)
+    assert keyless.status_code == 200 and keyless.headers["Content-Type"].startswith("image/")
+    share = run.call(
+        "createShare", admin, 201,
+        body=model("ShareCreate")(image_id=image.id, expires_in=3600, label="from the SDK"),
+    ).parsed  # fmt: skip
+    page = httpx.get(share.url, headers={"Accept": "application/json"}, timeout=30)
+    assert page.status_code == 200, page.text
+    assert share.id in [item.id for item in run.call("listShares", admin, 200).parsed.items]
+    assert run.call("getShare", admin, 200, share.id).parsed.label == "from the SDK"
+    run.call("deleteShare", admin, 204, share.id)
+    assert httpx.get(share.url, timeout=30).status_code == 404
+    for operation_id, args, kwargs in (
+        ("downloadCollectionArchive", (collection.id,), {}),
+        ("downloadImagesArchive", (), {"ids": [image.id]}),
+    ):
+        archive = run.call(operation_id, admin, 200, *args, **kwargs)
+        with zipfile.ZipFile(io.BytesIO(archive.content)) as opened:
+            assert len(opened.namelist()) == 1 and opened.testzip() is None
+
+
+def drive_faces(run, admin, upload, env: dict[str, str], tenant_name: str) -> None:
+    """Faces and people: the switch, analysis (by the command line), merge, move, rename."""
+    model = run.sdk.model
+    on = run.call(
+        "updateFaceSettings", admin, 200, body=model("FaceSettingsUpdate")(enabled=True)
+    ).parsed
+    assert (on.enabled, on.available, on.active) == (True, True, True)
+    ids = {name: upload(face_path(name), "image/jpeg", 201).id for name in FACE_PHOTOS}
+    cli(env, "faces", "analyze", "--tenant", tenant_name)
+    [obama] = run.call("listImageFaces", admin, 200, ids["obama.jpg"]).parsed.items
+    [biden] = run.call("listImageFaces", admin, 200, ids["biden.jpg"]).parsed.items
+    pair = run.call("listImageFaces", admin, 200, ids["two_people.jpg"]).parsed.items
+    assert [face.person_id for face in pair] == [obama.person_id, biden.person_id]
+    assert obama.person_id != biden.person_id
+    shown = run.call("getFace", admin, 200, obama.id).parsed
+    assert (shown.box.left, shown.box.width) == (obama.box.left, obama.box.width)
+    # (The earlier uploads are a portrait of Grace Hopper: a third person.)
+    people = run.call("listPeople", admin, 200).parsed.items
+    assert {obama.person_id, biden.person_id} <= {p.id for p in people}
+    assert run.call("getPerson", admin, 200, obama.person_id).parsed.face_count == 2
+    renamed = run.call(
+        "updatePerson", admin, 200, obama.person_id, body=model("PersonUpdate")(name="Barack")
+    ).parsed
+    assert renamed.name == "Barack"
+    moved = run.call(
+        "updateFace", admin, 200, biden.id, body=model("FaceUpdate")(person_id=obama.person_id)
+    ).parsed
+    assert moved.person_id == obama.person_id
+    merged = run.call(
+        "mergePeople", admin, 200, obama.person_id,
+        body=model("PersonMerge")(people=[biden.person_id]),
+    ).parsed  # fmt: skip
+    assert (merged.name, merged.face_count) == ("Barack", 4)
+    assert run.call("getPerson", admin, 404, biden.person_id).parsed.code == 404
+    with_him = run.call("listImages", admin, 200, person=obama.person_id).parsed
+    assert sorted(image.id for image in with_him.items) == sorted(ids.values())
+    thumbnail, _ = run.fetch_bytes("getFaceThumbnail", admin, obama.id, size="small")
+    with PILImage.open(io.BytesIO(thumbnail)) as picture:
+        assert picture.size == (128, 128)
+    off = run.call(
+        "updateFaceSettings", admin, 200, body=model("FaceSettingsUpdate")(enabled=False)
+    ).parsed
+    assert (off.enabled, off.faces, off.people) == (False, 0, 0)
+    assert run.call("listPeople", admin, 200).parsed.items == []
+    assert run.call("getFaceSettings", admin, 200).parsed.faces == 0
+
+
+def test_generated_client_drives_every_operation(sdk, live, live_env):
     spec = load_spec()
     operations = spec_operations(spec)
     log = OperationLog(spec)
@@ -270,6 +364,7 @@ def test_generated_client_drives_every_operation(sdk, live):
         "updateCollection", admin, 200, collection.id, body=model("CollectionUpdate")(name="Best")
     ).parsed
     assert renamed.name == "Best"
+    drive_sharing(run, admin, jpeg, collection)
     run.call("removeImageFromCollection", admin, 204, collection.id, jpeg.id)
     assert run.call("listCollectionImages", admin, 200, collection.id).parsed.items == []
     run.call("deleteCollection", admin, 204, collection.id)
@@ -287,6 +382,8 @@ def test_generated_client_drives_every_operation(sdk, live):
     revoked = run.call("revokeKey", admin, 200, reader.key_id).parsed
     assert revoked.revoked_at is not None
     assert run.call("getCurrentKey", reader_client, 401).parsed.code == 401
+
+    drive_faces(run, admin, upload, live_env, "sdk-corp")
 
     # Delete both images (to the trash), restore one, purge it and empty the trash.
     for image in (jpeg, png):

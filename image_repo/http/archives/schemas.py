@@ -3,6 +3,7 @@ from marshmallow import validate
 
 from image_repo.http.converters import ID_BODY
 from image_repo.http.images.schemas import IMAGE_ID
+from image_repo.http.responses import ANY_BYTES
 
 MAX_SELECTION = 200
 
@@ -26,8 +27,12 @@ ZIP_RESPONSES = {
     "200": {
         "description": "A ZIP of the originals, exactly as uploaded, each under its file "
         "name (made unique: `a.jpg`, `a (2).jpg`). Streamed as it is built, so it has no "
-        "`Content-Length`.",
-        "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+        "`Content-Length`. `application/octet-stream` stands for it, for clients that "
+        "take the body as bytes (generators know no `application/zip`).",
+        "content": {
+            "application/zip": {"schema": {"type": "string", "format": "binary"}},
+            ANY_BYTES: {"schema": {"type": "string", "format": "binary"}},
+        },
         "headers": {
             "Content-Disposition": {
                 "schema": {"type": "string"},

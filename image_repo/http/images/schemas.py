@@ -274,6 +274,10 @@ class ImageListQuerySchema(PageQuerySchema):
     )
     has_gps = ma.fields.Boolean(metadata={"description": "Only images with (or without) GPS tags."})
     sha256 = Text(validate=SHA256)
+    person = Text(
+        validate=validate.Regexp(r"^per_[a-z2-7]{20}$", error="Not a person id."),
+        metadata={"description": "Only images with a face of this person (see `GET /people`)."},
+    )
     sort = Text(
         load_default="-uploaded_at",
         validate=validate.OneOf(["uploaded_at", "-uploaded_at", "taken_at", "-taken_at"]),

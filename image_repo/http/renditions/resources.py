@@ -1,4 +1,5 @@
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from flask import current_app, request
@@ -6,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import ValidationError
 
-from image_repo.domain import images, renditions
+from image_repo.domain import faces, images, renditions
 from image_repo.domain.permissions import IMAGES_READ
 from image_repo.domain.signing import SIGNING_PARAMETERS
 from image_repo.http.auth import current_principal
@@ -72,7 +73,11 @@ def thumbnail_params(args: dict) -> RenderParams:
             message=f"Unknown thumbnail size {args['size']!r}; sizes: {', '.join(sizes)}.",
             errors={"query": {"size": [f"must be one of {', '.join(sizes)}"]}},
         )
-    return rendition_params({"width": side, "height": side, "format": args.get("format")})
+    wanted = {"width": side, "height": side, "format": args.get("format")}
+    if args.get("gravity"):
+        # A square crop of the picture, its window placed by gravity.
+        wanted |= {"fit": "cover", "gravity": args["gravity"]}
+    return rendition_params(wanted)
 
 
 def _send(image_id: str, params: RenderParams):
@@ -83,8 +88,26 @@ def send_rendition(tenant_id: str, image_id: str, params: RenderParams, *, share
     """The rendition of a tenant's image; ``shared``: for a share link's visitor
     (not cacheable by others, and nothing taught to the rendition front)."""
     sha256, full_size = images.get_original(db_session(), tenant_id, image_id)
+    if params.gravity == "face":
+        # The image's faces are part of the rendition (and of its digest).
+        params = replace(params, focus=faces.focus_of(db_session(), tenant_id, image_id))
+    # The front may serve the same query again for any image: not when the
+    # digest depends on the image (its faces), nor for a share's visitor.
+    remember = not shared and params.gravity != "face"
+    return send_rendered(sha256, full_size, params, remember=remember, shared=shared)
+
+
+def send_rendered(
+    sha256: str,
+    full_size: tuple[int, int],
+    params: RenderParams,
+    *,
+    remember: bool = True,
+    shared: bool = False,
+):
+    """The rendition of original ``sha256`` for ``params``, made if missing, as a response."""
     ref = renditions.RenditionRef.of(sha256, params)
-    if not shared:
+    if remember:
         remember_rendition(ref)
     if request.if_none_match.contains(ref.etag):
         # The client has it: no storage round trip, no decode.
@@ -156,6 +179,8 @@ class Thumbnail(MethodView):
         """Get a thumbnail
 
         A named size on the long edge, upright, in sRGB, without metadata.
+        With `gravity`, a square of that size cropped from the picture instead
+        (`smart`: its most interesting part; `face`: keeping its faces).
         Made once, then served from the cache (`X-Rendition-Cache: hit`).
         """
         return _send(image_id, thumbnail_params(args))

@@ -4,7 +4,7 @@ from marshmallow import validate
 from image_repo.http.fields import Choice, Text
 from image_repo.http.images.schemas import SignedUrlQuerySchema
 from image_repo.imaging.formats import OUTPUT_FORMATS
-from image_repo.imaging.render import FITS, GRAVITIES
+from image_repo.imaging.render import FITS, GRAVITY_NAMES
 
 FORMAT = Choice(
     [*OUTPUT_FORMATS, "jpg"],
@@ -25,6 +25,13 @@ class ThumbnailQuerySchema(SignedUrlQuerySchema):
         },
     )
     format = FORMAT
+    gravity = Text(
+        validate=validate.OneOf(list(GRAVITY_NAMES)),
+        metadata={
+            "description": "Make a square of the size, cropped from the picture: `smart`, "
+            "`face`, or a side or corner (default: no crop, the whole picture)."
+        },
+    )
 
 
 class RenderQuerySchema(SignedUrlQuerySchema):
@@ -44,8 +51,12 @@ class RenderQuerySchema(SignedUrlQuerySchema):
     )
     gravity = Text(
         load_default="center",
-        validate=validate.OneOf(list(GRAVITIES)),
-        metadata={"description": "Which part survives a cover crop."},
+        validate=validate.OneOf(list(GRAVITY_NAMES)),
+        metadata={
+            "description": "Which part survives a cover crop: a side or corner, `smart` (the "
+            "most interesting region: edges, saturation, skin tones) or `face` (keep the "
+            "detected faces; `smart` when there are none)."
+        },
     )
     format = FORMAT
     quality = ma.fields.Integer(
@@ -99,7 +110,7 @@ class SignUrlSchema(ma.Schema):
     width = ma.fields.Integer(validate=validate.Range(min=1), metadata={"description": "render"})
     height = ma.fields.Integer(validate=validate.Range(min=1), metadata={"description": "render"})
     fit = Text(validate=validate.OneOf(FITS), metadata={"description": "render"})
-    gravity = Text(validate=validate.OneOf(list(GRAVITIES)), metadata={"description": "render"})
+    gravity = Text(validate=validate.OneOf(list(GRAVITY_NAMES)), metadata={"description": "render"})
     format = FORMAT
     quality = ma.fields.Integer(validate=validate.Range(min=1, max=100))
     upscale = ma.fields.Boolean()

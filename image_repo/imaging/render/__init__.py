@@ -26,8 +26,10 @@ made.
 from image_repo.imaging.render.frames import MAX_OUTPUT_PIXELS
 from image_repo.imaging.render.observers import Decode, add_observer, observing, remove_observer
 from image_repo.imaging.render.params import (
+    CONTENT_GRAVITIES,
     FITS,
     GRAVITIES,
+    GRAVITY_NAMES,
     RENDER_VERSION,
     RenderError,
     RenderParams,
@@ -37,8 +39,10 @@ from image_repo.imaging.render.pipeline import render, render_preview
 from image_repo.imaging.render.plan import Plan, plan, preview_may_serve
 
 __all__ = [
+    "CONTENT_GRAVITIES",
     "FITS",
     "GRAVITIES",
+    "GRAVITY_NAMES",
     "MAX_OUTPUT_PIXELS",
     "RENDER_VERSION",
     "Decode",

@@ -33,6 +33,11 @@ GRAVITIES: dict[str, tuple[float, float]] = {
     "southeast": (1.0, 1.0),
     "southwest": (0.0, 1.0),
 }
+# Gravities that look at the picture: ``smart`` places the window on the most
+# interesting region (see render.attention); ``face`` keeps the detected faces
+# (the caller passes them as ``focus``), and is ``smart`` when there are none.
+CONTENT_GRAVITIES = ("smart", "face")
+GRAVITY_NAMES = (*GRAVITIES, *CONTENT_GRAVITIES)
 _ALIASES = {"jpg": "jpeg", "centre": "center"}
 ALPHA_FORMATS = frozenset({"png", "webp", "avif"})
 ANIMATED_FORMATS = frozenset({"png", "webp", "avif"})
@@ -74,7 +79,8 @@ class RenderParams:
     asked to cover 200x200 comes out 50x50.
 
     ``gravity`` (cover only): center, north, south, east, west, northeast,
-    northwest, southeast, southwest. ``format``: jpeg, png, webp, avif ("jpg"
+    northwest, southeast, southwest, smart (the most interesting region) or
+    face (keep ``focus`` in view; smart without it). ``format``: jpeg, png, webp, avif ("jpg"
     is an alias). ``quality`` 1..100 (jpeg, webp, avif; png is lossless).
     ``background``: "#rrggbb" or "#rgb" ("#" optional), what transparent
     pixels become in jpeg. ``animated``: see the package docstring.
@@ -89,6 +95,13 @@ class RenderParams:
     upscale: bool = False
     background: str = "#ffffff"
     animated: bool = False
+    # Set by the service, never by a client's query:
+    # ``focus``, (left, top, right, bottom) as fractions of the upright picture,
+    # the region a cover crop keeps in view (the faces, for gravity=face) ...
+    focus: tuple[float, float, float, float] | None = None
+    # ... and ``crop``, (left, top, right, bottom) in upright pixels, the part of
+    # the picture the rendition is made of (a face's thumbnail).
+    crop: tuple[int, int, int, int] | None = None
 
     def normalised(self) -> RenderParams:
         """Canonical form: equal renditions get equal params (and digests).
@@ -110,6 +123,10 @@ class RenderParams:
             p = replace(p, fit="contain", upscale=False)
         if p.fit != "cover":
             p = replace(p, gravity=default.gravity)
+        if p.gravity != "face":
+            p = replace(p, focus=None)
+        if p.focus is not None:
+            p = replace(p, focus=tuple(round(float(v), 4) for v in p.focus))
         if p.format in ALPHA_FORMATS:
             p = replace(p, background=default.background)
         if p.format == "png":
@@ -123,6 +140,10 @@ class RenderParams:
     def digest(self) -> str:
         """16 hex digits naming the normalised params (and the renderer version)."""
         fields = asdict(self.normalised()) | {"v": RENDER_VERSION}
+        # Absent unless set, so that adding them kept every earlier digest.
+        for name in ("focus", "crop"):
+            if fields[name] is None:
+                del fields[name]
         blob = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -173,8 +194,8 @@ def checked(
         for field in ("width", "height"):
             if getattr(p, field) is None:
                 bad(field, f"is required with fit={p.fit}")
-    if p.gravity not in GRAVITIES:
-        bad("gravity", f"must be one of {', '.join(GRAVITIES)}")
+    if p.gravity not in GRAVITY_NAMES:
+        bad("gravity", f"must be one of {', '.join(GRAVITY_NAMES)}")
     if p.format not in OUTPUT_FORMATS:
         bad("format", f"must be one of {', '.join(OUTPUT_FORMATS)}")
     if not _int_in(p.quality, 1, 100):

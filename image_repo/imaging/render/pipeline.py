@@ -16,9 +16,9 @@ from PIL import Image
 
 from image_repo.imaging import orientation
 from image_repo.imaging.limits import DEFAULT_LIMITS, Deadline, DecodeLimits
-from image_repo.imaging.render import alpha, colour, frames, observers
+from image_repo.imaging.render import alpha, attention, colour, frames, observers
 from image_repo.imaging.render.encode import encode
-from image_repo.imaging.render.params import RenderParams, checked
+from image_repo.imaging.render.params import CONTENT_GRAVITIES, RenderParams, checked
 from image_repo.imaging.render.plan import Plan, plan
 from image_repo.imaging.render.resize import resize
 from image_repo.imaging.render.source import Source, open_image
@@ -90,7 +90,9 @@ def _run(
             geometry = plan(source.upright, params)
             if full_size is not None and not source.holds(geometry):
                 return None  # a preview too small for this rendition
-            decoded = frames.decode(im, source, geometry, params.animated, budget, _frame)
+            decoded = frames.decode(
+                im, source, geometry, params.animated, budget, _preparer(_aims(params))
+            )
     finished = alpha.finish(decoded.images, params)
     mime_type = encode(finished, decoded.durations, decoded.loop, params, out)
     kind = "original" if full_size is None else "preview"
@@ -98,10 +100,43 @@ def _run(
     return mime_type
 
 
+def _aims(params: RenderParams) -> bool:
+    """Whether the crop window is placed by looking at the picture (render.attention)."""
+    return (
+        params.fit == "cover"
+        and params.gravity in CONTENT_GRAVITIES
+        and params.focus is None
+        and params.crop is None
+    )
+
+
+def _preparer(aims: bool) -> frames.Prepare:
+    """``_frame``, with the crop window aimed on the first frame when ``aims`` (every
+    frame of an animation then shares that window)."""
+    if not aims:
+        return _frame
+    aimed: list[Plan] = []
+
+    def prepare(im: Image.Image, source: Source, geometry: Plan) -> Image.Image:
+        frame = _upright(im, source)
+        if not aimed:
+            aimed.append(attention.aim(frame, source, geometry))
+        return _finish(frame, source, aimed[0])
+
+    return prepare
+
+
 def _frame(im: Image.Image, source: Source, geometry: Plan) -> Image.Image:
     """One decoded frame -> upright, resized, sRGB, RGB or RGBA."""
+    return _finish(_upright(im, source), source, geometry)
+
+
+def _upright(im: Image.Image, source: Source) -> Image.Image:
     frame = colour.working_mode(im, source.plain_cmyk)
-    frame = orientation.apply(frame, source.transpose)
+    return orientation.apply(frame, source.transpose)
+
+
+def _finish(frame: Image.Image, source: Source, geometry: Plan) -> Image.Image:
     frame = resize(frame, source, geometry)
     frame = colour.to_srgb(frame, source.icc)
     frame.info = {}  # nothing of the source's metadata may reach the encoder

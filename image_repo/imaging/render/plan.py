@@ -29,7 +29,27 @@ class Plan:
 
 
 def plan(source: tuple[int, int], params: RenderParams) -> Plan:
-    """Output geometry for an upright source of size ``source`` (params normalised)."""
+    """Output geometry for an upright source of size ``source`` (params normalised).
+
+    With ``params.crop`` the rendition is made of that part of the source only.
+    """
+    if params.crop is None:
+        return _plan(source, params)
+    x0, y0, x1, y1 = _clamped_crop(source, params.crop)
+    inner = _plan((x1 - x0, y1 - y0), params)
+    bx0, by0, bx1, by1 = inner.box
+    return Plan((x0 + bx0, y0 + by0, x0 + bx1, y0 + by1), inner.size)
+
+
+def _clamped_crop(
+    source: tuple[int, int], crop: tuple[int, int, int, int]
+) -> tuple[int, int, int, int]:
+    sw, sh = source
+    x0, y0 = min(max(0, crop[0]), sw - 1), min(max(0, crop[1]), sh - 1)
+    return x0, y0, min(max(x0 + 1, crop[2]), sw), min(max(y0 + 1, crop[3]), sh)
+
+
+def _plan(source: tuple[int, int], params: RenderParams) -> Plan:
     sw, sh = source
     full = (0.0, 0.0, float(sw), float(sh))
     w, h = params.width, params.height
@@ -53,10 +73,33 @@ def _plan_cover(source: tuple[int, int], w: int, h: int, params: RenderParams) -
         cw, ch = sh * w / h, float(sh)
     else:
         cw, ch = float(sw), sw * h / w
-    gx, gy = GRAVITIES[params.gravity]
-    x0, y0 = (sw - cw) * gx, (sh - ch) * gy
+    if params.focus is not None and params.crop is None:
+        x0, y0 = _around(params.focus, source, (cw, ch))
+    else:
+        # smart and face without a focus: centred until render.attention aims them.
+        gx, gy = GRAVITIES.get(params.gravity, (0.5, 0.5))
+        x0, y0 = (sw - cw) * gx, (sh - ch) * gy
     s = 1.0 if params.upscale else min(1.0, cw / w)
     return Plan((x0, y0, x0 + cw, y0 + ch), _dims(w * s, h * s))
+
+
+def _around(
+    focus: tuple[float, float, float, float], source: tuple[int, int], window: tuple[float, float]
+) -> tuple[float, float]:
+    """Where a window of size ``window`` goes to hold ``focus`` (fractions of the source):
+    centred on it, moved no further than needed to keep all of it, inside the source."""
+    sw, sh = source
+    corner = []
+    for low, high, side, room in (
+        (focus[0], focus[2], sw, window[0]),
+        (focus[1], focus[3], sh, window[1]),
+    ):
+        a, b = low * side, high * side
+        start = (a + b - room) / 2
+        if b - a <= room:  # all of it fits: no edge of it outside the window
+            start = min(max(start, b - room), a)
+        corner.append(min(max(0.0, start), side - room))
+    return corner[0], corner[1]
 
 
 def _dims(w: float, h: float) -> tuple[int, int]:
