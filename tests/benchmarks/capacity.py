@@ -9,7 +9,8 @@ corpus. For each it reports the bytes stored (original, preview, each
 thumbnail preset) and the S3 requests the service made, counted by
 operation with botocore's ``before-call`` event on the store's own client:
 for the upload, for each thumbnail when it is not stored yet, and again
-when it is (the first is a miss, the second a hit).
+when it is (the first is a miss, the second a hit), with the time of each
+request (moto answers on loopback: S3's own latency comes on top).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -89,7 +91,9 @@ def measure() -> dict:
             """(S3 calls by operation, new objects and their sizes) of ``run()``."""
             before = objects()
             calls.clear()
+            started = time.perf_counter()
             run()
+            taken.ms = round((time.perf_counter() - started) * 1000, 1)
             after = objects()
             return dict(calls), {k: v for k, v in after.items() if k not in before}
 
@@ -113,6 +117,7 @@ def measure() -> dict:
                 "size": f"{image['width']}x{image['height']}",
                 "original_bytes": len(data),
                 "upload_s3_calls": upload_calls,
+                "upload_ms": taken.ms,
                 "upload_objects": upload_objects,
                 "preview_bytes": sum(v for k, v in upload_objects.items() if k.endswith("preview")),
                 "renditions": {},
@@ -126,13 +131,14 @@ def measure() -> dict:
                     get.cache = response.headers.get("X-Rendition-Cache")
 
                 miss_calls, made = taken(get)
-                miss = get.cache
+                miss, miss_ms = get.cache, taken.ms
                 hit_calls, _ = taken(get)
                 entry["renditions"][preset] = {
                     "bytes": sum(made.values()),
                     "miss_s3_calls": miss_calls,
                     "hit_s3_calls": hit_calls,
                     "cache": [miss, get.cache],
+                    "ms": [miss_ms, taken.ms],
                 }
             results.append(entry)
         services_of(app).engine.dispose()
@@ -153,14 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     for entry in found["photos"]:
         print(
             f"{entry['photo']} ({entry['size']}): original {entry['original_bytes']:,} B, "
-            f"preview {entry['preview_bytes']:,} B; upload S3 calls "
+            f"preview {entry['preview_bytes']:,} B; upload {entry['upload_ms']} ms, S3 calls "
             f"{_total(entry['upload_s3_calls'])} {entry['upload_s3_calls']}"
         )
         for preset, r in entry["renditions"].items():
             print(
                 f"  {preset:<6} {r['bytes']:>9,} B  uncached S3 calls {_total(r['miss_s3_calls'])} "
                 f"{r['miss_s3_calls']}  cached {_total(r['hit_s3_calls'])} {r['hit_s3_calls']}  "
-                f"{r['cache']}"
+                f"{r['cache']} {r['ms']} ms"
             )
     if args.json:
         args.json.write_text(json.dumps(found, indent=2) + "\n")
