@@ -92,6 +92,7 @@ def test_band_values_cover_the_radius_exactly():
     assert len(values) == len(set(values)) == 1 + 16 + 120
     assert all(bin(int(v, 16) ^ 0xA5F0).count("1") <= 2 for v in values)
     assert similar.uses_index(11) and not similar.uses_index(12)
+    assert similar.band_radii(10) == [2, 2, 2, 1] and similar.band_radii(3) == [0, 0, 0, 0]
 
 
 def _plan(connection, statement) -> str:
