@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import Select, exists, func, or_, select, tuple_
+from sqlalchemy import Select, exists, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from image_repo.db.models import CollectionImage, Image, ImageDayCount, ImageTag
 from image_repo.db.types import utcnow
@@ -183,8 +184,10 @@ def update_image(
     if_match: set[str] | None = None,
 ) -> Image:
     """Apply client-settable changes; ``if_match`` holds ETags the client expects."""
-    if if_match is not None and "*" not in if_match and etag_of(image) not in if_match:
-        raise PreconditionFailed("The image changed since you read it (ETag mismatch).")
+    conditional = if_match is not None and "*" not in if_match
+    if conditional and etag_of(image) not in if_match:
+        raise PreconditionFailed(_CHANGED)
+    _raise_version(session, image, only_from=image.version if conditional else None)
     for name in ("title", "description"):
         if name in changes:
             setattr(image, name, changes[name])
@@ -198,7 +201,30 @@ def update_image(
         image.tags = [
             current.get(tag) or ImageTag(tag=tag, tenant_id=image.tenant_id) for tag in wanted
         ]
-    image.version += 1
     image.updated_at = utcnow()
     session.flush()
     return image
+
+
+_CHANGED = "The image changed since you read it (ETag mismatch)."
+
+
+def _raise_version(session: Session, image: Image, *, only_from: int | None) -> None:
+    """Take the next version in the database itself, before any change.
+
+    With ``only_from``, only if the stored version is still that one: the
+    comparison and the write are one statement, so of two requests holding
+    the same ETag exactly one wins (the other waits for the row, then finds
+    it changed) instead of both passing a check made on what each had read.
+    """
+    query = update(Image).where(Image.id == image.id)
+    if only_from is not None:
+        query = query.where(Image.version == only_from)
+    new_version = session.execute(
+        query.values(version=Image.version + 1)
+        .returning(Image.version)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if new_version is None:
+        raise PreconditionFailed(_CHANGED)
+    set_committed_value(image, "version", new_version)
