@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import event, insert, select, text, update
 
 from image_repo.db.models import Image
 from image_repo.domain import similar
@@ -92,29 +92,41 @@ def test_band_values_cover_the_radius_exactly():
     assert len(values) == len(set(values)) == 1 + 16 + 120
     assert all(bin(int(v, 16) ^ 0xA5F0).count("1") <= 2 for v in values)
     assert similar.uses_index(11) and not similar.uses_index(12)
+    assert similar.band_radii(10) == [2, 2, 2, 1] and similar.band_radii(3) == [0, 0, 0, 0]
 
 
-def _plan(connection, statement) -> str:
-    compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+def _plan(connection, statement: str, parameters) -> str:
     if connection.dialect.name == "sqlite":
-        rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")
+        rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
         return "\n".join(row[-1] for row in rows)
-    rows = connection.exec_driver_sql(f"EXPLAIN {compiled}")
+    rows = connection.exec_driver_sql("EXPLAIN " + statement, parameters)
     return "\n".join(row[0] for row in rows)
 
 
 def test_band_query_probes_the_band_indexes(library):
+    """The statement ``similar`` runs, as it runs it, reads the band indexes only."""
     app, mine, ids, rng = library
     engine = services_of(app).engine
     # Enough rows that probing beats reading the tenant, as in a real library.
     _insert(engine, mine.tenant_id, [f"{rng.getrandbits(64):016x}" for _ in range(20_000)])
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("ANALYZE images"))
+    seen = []
+
+    def capture(_conn, _cursor, statement, parameters, _context, _many):
+        seen.append((statement, parameters))
+
     with services_of(app).sessions() as session:
         image = session.get(Image, ids[-1])
-        statement = similar.candidates_query(image, 10)
-        with engine.connect() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("ANALYZE images"))
-            plan = _plan(connection, statement)
+        event.listen(engine, "before_cursor_execute", capture)
+        try:
+            similar.nearest(session, image, max_distance=10, limit=50)
+        finally:
+            event.remove(engine, "before_cursor_execute", capture)
+    assert len(seen) == 1
+    with engine.connect() as connection:
+        plan = _plan(connection, *seen[0])
     for k in range(similar.BANDS):
         assert f"ix_images_phash_band{k}" in plan, plan
     assert "SCAN images" not in plan and "Seq Scan" not in plan, plan
