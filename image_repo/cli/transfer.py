@@ -25,7 +25,7 @@ from image_repo.cli import JSON_OPTION, needs_database
 from image_repo.cli.wording import counted
 from image_repo.db.engine import make_engine
 from image_repo.domain.errors import DomainError
-from image_repo.http.context import current_services
+from image_repo.http.context import current_services, services_of
 from image_repo.imaging.limits import DecodeLimits
 from image_repo.storage import StorageError
 from image_repo.transfer import migrate as migration
@@ -103,6 +103,7 @@ def upload_rules(app: Flask) -> UploadRules:
         max_pixels=config["MAX_PIXELS"],
         make_preview=config["RENDITION_PREVIEWS"],
         limits=DecodeLimits.from_config(config),
+        services=services_of(app),
     )
 
 

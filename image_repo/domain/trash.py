@@ -29,6 +29,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from image_repo.db.models import Image
 from image_repo.db.types import utcnow
+from image_repo.domain import analyses
 from image_repo.domain.errors import NotFound
 
 # In the library, not in the trash: every query that finds images keeps this.
@@ -77,6 +78,8 @@ def restore(session: Session, image: Image) -> bool:
     session.flush()
     if restored:
         set_committed_value(image, "trashed_at", None)  # as the row is now, nothing to flush
+        # Jobs that found it in the trash left their analyses pending: queue them again.
+        analyses.request(session, image, [a.kind for a in image.analyses if a.state == "pending"])
     return bool(restored)
 
 

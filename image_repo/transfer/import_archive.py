@@ -68,6 +68,9 @@ class UploadRules:
     max_pixels: int
     make_preview: bool = True
     limits: DecodeLimits = DEFAULT_LIMITS
+    # The instance's services: imported images get their background analyses
+    # (previews, ...) as uploads do (see domain.analyses). None: none asked for.
+    services: Any = None
 
 
 @dataclass
@@ -296,6 +299,7 @@ def _import_original(
                     max_pixels=rules.max_pixels,
                     make_preview=rules.make_preview,
                     limits=rules.limits,
+                    services=rules.services,
                 )
                 if result.created:
                     _put_back(result.image, entry)

@@ -95,6 +95,8 @@ def test_a_job_for_a_deleted_image_ends_quietly(app, client, tenant):
     restored = client.post(f"/trash/{image['id']}/restore", headers=tenant.headers())
     assert restored.status_code == 200
     assert restored.json["analyses"][0]["state"] == "pending"
+    assert run_queued(app) == ["done"]  # queued again by the restore
+    assert has_preview(app, image["sha256"])
 
     assert client.delete(f"/images/{image['id']}", headers=tenant.headers()).status_code == 204
     assert client.delete(f"/trash/{image['id']}", headers=tenant.headers()).status_code == 204
