@@ -177,6 +177,7 @@ FAKE_IDS = {
     "image_id": "img_" + "a" * 20,
     "collection_id": "col_" + "a" * 20,
     "key_id": "key_" + "a" * 20,
+    "share_id": "shr_" + "a" * 20,
 }
 
 

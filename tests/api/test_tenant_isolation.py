@@ -16,6 +16,9 @@ def test_other_tenants_images_and_collections_do_not_exist(app, client, tenant, 
     ).json
 
     theirs = other_tenant.headers()
+    # Their share link: it opens their images only.
+    share = client.post("/shares", json={"image_id": their_image["id"]}, headers=theirs).json
+    link = "/s/" + share["url"].rsplit("/s/", 1)[1]
     attempts = [
         ("GET", f"/images/{image['id']}", None),
         ("GET", f"/images/{image['id']}/file", None),
@@ -34,6 +37,11 @@ def test_other_tenants_images_and_collections_do_not_exist(app, client, tenant, 
         ("DELETE", f"/collections/{col['id']}", None),
         ("POST", f"/trash/{image['id']}/restore", None),
         ("DELETE", f"/trash/{image['id']}", None),
+        ("POST", f"/images/{image['id']}/signed-url", {}),
+        ("GET", f"{link}/images/{image['id']}", None),
+        ("GET", f"{link}/images/{image['id']}/thumbnail", None),
+        ("GET", f"{link}/images/{image['id']}/render", None),
+        ("GET", f"{link}/images/{image['id']}/original", None),
     ]
     # Every route that takes an image or collection id is attempted.
     id_routes = {
