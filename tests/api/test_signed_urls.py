@@ -251,3 +251,11 @@ def test_the_front_answers_a_signed_url_as_the_full_stack_does(app, client, tena
     }
     ages = [int(r.headers["Cache-Control"].rpartition("=")[2]) for r in (full, fast)]
     assert 0 <= ages[0] - ages[1] <= 1
+
+
+def test_signing_parameters_beside_a_key_are_ignored(client, tenant, image):
+    """A keyed request is the key's, whatever exp, kid and sig say (even nonsense)."""
+    path = f"/images/{image['id']}/render"
+    answer = client.get(f"{path}?width=40&exp=1&kid=x&sig=y", headers=tenant.headers())
+    assert answer.status_code == 200
+    assert "immutable" in answer.headers["Cache-Control"]  # a keyed answer's headers

@@ -154,7 +154,7 @@ class FuzzWorld:
     def access(self, method: str, path: str):
         """The access declared for an operation of the spec (path with {placeholders})."""
         # A well-formed id for each placeholder (routes only match real id shapes).
-        prefixes = {"image_id": "img", "collection_id": "col", "key_id": "key"}
+        prefixes = {"image_id": "img", "collection_id": "col", "key_id": "key", "share_id": "shr"}
         concrete = re.sub(
             r"\{([^}]+)\}", lambda m: f"{prefixes.get(m.group(1), 'x')}_{'a' * 20}", path
         )
