@@ -23,6 +23,7 @@ import secrets
 
 import httpx
 import pytest
+import requests
 from PIL import Image as PILImage
 
 from tests.support.corpus import corpus_path
@@ -53,6 +54,7 @@ KNOWN_OPERATIONS = {
     "removeImageFromCollection",
     "getThumbnail", "renderImage", "listSimilarImages",
     "getLiveness", "getReadiness", "getMetrics",
+    "signImageUrl", "createShare", "listShares", "getShare", "deleteShare",
 }  # fmt: skip
 
 
@@ -253,6 +255,25 @@ def test_generated_client_drives_every_operation(sdk, live):
     if "listSimilarImages" in operations:
         similar = run.call("listSimilarImages", admin, 200, jpeg.id).parsed
         assert png.id in [match.image.id for match in similar.items]
+
+    # Signed URLs and share links: what they open needs no key.
+    if "signImageUrl" in operations:
+        with_urls = run.call("getImage", admin, 200, jpeg.id, urls=True).parsed
+        assert requests.get(with_urls.urls.thumbnail, timeout=30).status_code == 200
+        signed = run.call(
+            "signImageUrl", admin, 200, jpeg.id, body=model("SignUrl")(width=32, expires_in=60)
+        ).parsed
+        assert requests.get(signed.url, timeout=30).status_code == 200
+    if "createShare" in operations:
+        share = run.call(
+            "createShare", admin, 201, body=model("ShareCreate")(image_id=jpeg.id, label="SDK")
+        ).parsed
+        page = requests.get(share.url, headers={"Accept": "application/json"}, timeout=30)
+        assert page.json()["images"][0]["id"] == jpeg.id
+        assert share.id in [s.id for s in run.call("listShares", admin, 200).parsed.items]
+        assert run.call("getShare", admin, 200, share.id).parsed.label == "SDK"
+        run.call("deleteShare", admin, 204, share.id)
+        assert requests.get(share.url, timeout=30).status_code == 404
 
     # Collections: create, add, list, rename, remove, delete.
     collection = run.call(
