@@ -114,10 +114,11 @@ class RenditionFront:
             )
             .where(ApiKey.id == bindparam("key_id"))
         )
-        self._query = DriverQuery(self.services.engine, query)
+        engine = self.services.engine
+        self._query = DriverQuery(engine, query)
         # A signed URL's: the same, with the URL secret (http.signing checks the same).
         self._signed_query = DriverQuery(
-            self.services.engine,
+            engine,
             query.add_columns(current_secret_query().scalar_subquery().label("url_secret")),
         )
 

@@ -1,7 +1,7 @@
 """Signed image URLs and share links: url_signing_keys (with a first secret) and shares.
 
 Revision ID: 0007
-Revises: 0008 (after merging main, which holds 0008 on 0006)
+Revises: 0006
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from image_repo.db.types import UTCDateTime, utcnow
 
 revision = "0007"
-down_revision = "0008"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
