@@ -25,6 +25,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy import delete, select
@@ -40,6 +41,7 @@ KEY_ID_PATTERN = re.compile(r"^key_[a-z2-7]{20}$")
 SIGNATURE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 # Methods a signed URL may be used with; HEAD is signed as GET.
 SIGNED_METHODS = {"GET": "GET", "HEAD": "GET"}
+MEMO_SIZE = 4096  # signed URLs whose parsing and signature a process remembers
 
 
 def current_secret_query():
@@ -72,7 +74,17 @@ def signature(
     secret: str, method: str, path: str, pairs: Iterable[tuple[str, str]], expires: int, key_id
 ) -> str:
     """The ``sig`` of a request; ``pairs`` are its query parameters (signing ones ignored)."""
-    pairs = [*(p for p in pairs if p[0] not in SIGNING_PARAMETERS), (KEY_ID, key_id)]
+    return _signature(secret, method, path, tuple(pairs), expires, key_id)
+
+
+# A signed URL is fetched again and again (that is what makes it cacheable): the
+# expected signature of one is worked out once per process. The secret is part of
+# the key, so a rotation is never answered from here.
+@lru_cache(maxsize=MEMO_SIZE)
+def _signature(
+    secret: str, method: str, path: str, pairs: tuple[tuple[str, str], ...], expires: int, key_id
+) -> str:
+    pairs = (*(p for p in pairs if p[0] not in SIGNING_PARAMETERS), (KEY_ID, key_id))
     digest = hmac.new(
         secret.encode(), _message(method, path, pairs, expires), hashlib.sha256
     ).digest()
@@ -104,10 +116,12 @@ class SignedRequest:
         return hmac.compare_digest(expected, self.signature)
 
 
+@lru_cache(maxsize=MEMO_SIZE)
 def parse_signed(query_string: str) -> SignedRequest | None:
     """The signing parameters of a query string; None when it carries none.
 
-    Raises ValueError when it carries some, badly formed or repeated.
+    Raises ValueError when it carries some, badly formed or repeated. Pure, so
+    remembered per process (the answer is immutable).
     """
     pairs = parse_qsl(query_string, keep_blank_values=True)
     found = [(k, v) for k, v in pairs if k in SIGNING_PARAMETERS]

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_smorest import abort
 
 from image_repo.db.models import ApiKey
@@ -65,6 +65,7 @@ def signed_principal(operation_id: str) -> Principal | None:
     ):
         abort(403, message=BAD_SIGNATURE)
     permissions = current_services().group_permissions.get(row.group, frozenset())
+    g.signed_expires = signed.expires
     return Principal(
         tenant_id=row.tenant_id,
         key_id=row.id,
@@ -74,11 +75,12 @@ def signed_principal(operation_id: str) -> Principal | None:
 
 
 def signed_max_age() -> int | None:
-    """Seconds the current (signed) request's URL has left; None for a keyed request."""
-    signed = signed_query_of(request.query_string)
-    if signed is None:
+    """Seconds the current request's signed URL has left; None when a key (or nothing)
+    authenticated it (signing parameters beside a key are ignored)."""
+    expires = g.get("signed_expires")
+    if expires is None:
         return None
-    return max(0, signed.expires - int(time.time()))
+    return max(0, expires - int(time.time()))
 
 
 # --- handing them out -------------------------------------------------------------

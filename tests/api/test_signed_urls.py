@@ -228,3 +228,34 @@ def test_signing_checks_what_it_signs(client, tenant, image, other_tenant):
         if field:
             assert field in answer.json["errors"]["json"], answer.json
     assert client.post(path, json={}, headers=other_tenant.headers()).status_code == 404
+
+
+def test_the_front_answers_a_signed_url_as_the_full_stack_does(app, client, tenant, image):
+    front = _front(app)
+    url = _local(_sign(client, tenant.headers(), image["id"], width=48, format="jpeg")["url"])
+    client.get(url)  # made, and the query taught to the front
+    front.enabled = False
+    try:
+        full = client.get(url)
+    finally:
+        front.enabled = True
+    served = front.served
+    fast = client.get(url)
+    assert front.served == served + 1
+    assert fast.status_code == full.status_code == 200 and fast.data == full.data
+    # Differ by nature: times, ids, budgets, and max-age by the second that passed.
+    volatile = {"Date", "Expires", "X-Request-ID", "Cache-Control", "X-RateLimit-Remaining"}
+    volatile.add("X-RateLimit-Reset")
+    assert {k: v for k, v in fast.headers.items() if k not in volatile} == {
+        k: v for k, v in full.headers.items() if k not in volatile
+    }
+    ages = [int(r.headers["Cache-Control"].rpartition("=")[2]) for r in (full, fast)]
+    assert 0 <= ages[0] - ages[1] <= 1
+
+
+def test_signing_parameters_beside_a_key_are_ignored(client, tenant, image):
+    """A keyed request is the key's, whatever exp, kid and sig say (even nonsense)."""
+    path = f"/images/{image['id']}/render"
+    answer = client.get(f"{path}?width=40&exp=1&kid=x&sig=y", headers=tenant.headers())
+    assert answer.status_code == 200
+    assert "immutable" in answer.headers["Cache-Control"]  # a keyed answer's headers

@@ -16,6 +16,9 @@ def test_other_tenants_images_and_collections_do_not_exist(app, client, tenant, 
     ).json
 
     theirs = other_tenant.headers()
+    # Their share link: it opens their images only.
+    share = client.post("/shares", json={"image_id": their_image["id"]}, headers=theirs).json
+    link = "/s/" + share["url"].rsplit("/s/", 1)[1]
     attempts = [
         ("GET", f"/images/{image['id']}", None),
         ("GET", f"/images/{image['id']}/file", None),
@@ -28,6 +31,7 @@ def test_other_tenants_images_and_collections_do_not_exist(app, client, tenant, 
         ("GET", f"/collections/{col['id']}", None),
         ("PATCH", f"/collections/{col['id']}", {"name": "pwned"}),
         ("GET", f"/collections/{col['id']}/images", None),
+        ("GET", f"/collections/{col['id']}/archive", None),
         ("PUT", f"/collections/{col['id']}/images/{their_image['id']}", None),
         ("PUT", f"/collections/{their_col['id']}/images/{image['id']}", None),
         ("DELETE", f"/collections/{col['id']}/images/{image['id']}", None),
@@ -35,6 +39,11 @@ def test_other_tenants_images_and_collections_do_not_exist(app, client, tenant, 
         ("POST", f"/trash/{image['id']}/restore", None),
         ("DELETE", f"/trash/{image['id']}", None),
         ("GET", f"/images/{image['id']}/faces", None),
+        ("POST", f"/images/{image['id']}/signed-url", {}),
+        ("GET", f"{link}/images/{image['id']}", None),
+        ("GET", f"{link}/images/{image['id']}/thumbnail", None),
+        ("GET", f"{link}/images/{image['id']}/render", None),
+        ("GET", f"{link}/images/{image['id']}/original", None),
     ]
     # Every route that takes an image or collection id is attempted.
     id_routes = {
@@ -51,6 +60,10 @@ def test_other_tenants_images_and_collections_do_not_exist(app, client, tenant, 
         endpoint, _ = adapter.match(path, method=method)
         attempted |= {(method, r.rule) for r in app.url_map.iter_rules(endpoint)}
     assert id_routes and id_routes - attempted == set()
+
+    # A ZIP of chosen images: another tenant's id is not one of theirs (422, as unknown).
+    picked = client.get("/images/archive", query_string={"ids": image["id"]}, headers=theirs)
+    assert picked.status_code == 422 and image["id"] in picked.get_data(as_text=True)
 
     # Nothing changed for the owner, and nothing leaks into the other's lists.
     assert client.get(f"/images/{image['id']}", headers=mine).json["title"] is None

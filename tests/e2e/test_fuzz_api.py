@@ -116,6 +116,13 @@ SEMANTIC_REFUSALS = {
     "updateImage": ["412", "422"],
     "updateCollection": ["412"],
     "getImageFile": ["416"],
+    "listShares": ["422"],
+    # Which parameters apply depends on `rendition`; sizes, presets and the longest
+    # life on IMAGE_REPO_RENDER_MAX_SIDE, _THUMBNAIL_SIZES and _SIGNED_URL_MAX_TTL.
+    "signImageUrl": ["422"],
+    # Exactly one of image_id or collection_id, of the tenant's own; the longest
+    # life is IMAGE_REPO_SHARE_MAX_TTL.
+    "createShare": ["422"],
 }
 GENERIC_ACCEPTANCE = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 

@@ -30,7 +30,12 @@ from tests.support.corpus import corpus_files, corpus_path
 GROUPS = ("reader", "contributor", "editor", "admin")
 OPERATOR_GROUP = "operator"
 OPERATOR_SECRET = "fuzz-operator-" + "o" * 32
-ID_PARAMS = {"image_id": "images", "collection_id": "collections", "key_id": "keys"}
+ID_PARAMS = {
+    "image_id": "images",
+    "collection_id": "collections",
+    "key_id": "keys",
+    "share_id": "shares",
+}
 # Under /trash/, an image id is one of an image in the trash.
 TRASH = "trash"
 TRASHED_IMAGES = 2  # kept in each tenant's trash for restore and purge to act on
@@ -160,6 +165,7 @@ class FuzzWorld:
             "key_id": "key",
             "person_id": "per",
             "face_id": "fce",
+            "share_id": "shr",
         }
         concrete = re.sub(
             r"\{([^}]+)\}", lambda m: f"{prefixes.get(m.group(1), 'x')}_{'a' * 20}", path
@@ -201,6 +207,7 @@ class FuzzWorld:
         for image in KEPT_IMAGES:
             self._upload(tenant, corpus_path(image).read_bytes(), Path(image).name, kept=True)
         self._create_collection(tenant, "album", kept=True)
+        self._create_share(tenant, kept=True)
         self.replenish(tenant)
         return tenant
 
@@ -216,6 +223,8 @@ class FuzzWorld:
             self._create_collection(tenant, f"disposable {os.urandom(4).hex()}", kept=False)
         for _ in range(len(pools["keys"].disposable), 3):
             self._add(tenant, "keys", tenant.handle.new_key("reader")["key_id"], kept=False)
+        for _ in range(len(pools["shares"].disposable), 2):
+            self._create_share(tenant, kept=False)
         for _ in range(len(pools[TRASH].disposable), TRASHED_IMAGES):
             self._trash_one(tenant)
         # Every image is in the album, so membership calls can succeed.
@@ -262,6 +271,14 @@ class FuzzWorld:
         assert response.status_code == 201, response.get_json()
         self._add(tenant, "collections", response.get_json()["id"], kept=kept)
 
+    def _create_share(self, tenant: Tenant, *, kept: bool) -> None:
+        image_id = tenant.pools["images"].kept[0]
+        response = self.client.post(
+            "/shares", json={"image_id": image_id}, headers=self._admin(tenant)
+        )
+        assert response.status_code == 201, response.get_json()
+        self._add(tenant, "shares", response.get_json()["id"], kept=kept)
+
     @staticmethod
     def _add(tenant: Tenant, kind: str, resource_id: str, *, kept: bool) -> None:
         pool = tenant.pools[kind]
@@ -299,6 +316,7 @@ class FuzzWorld:
         generated values are nearly always refused; this lets renditions of
         real images get computed too.
         """
+        self._steer_body(case, number)
         query = case.query
         if not isinstance(query, dict):
             return
@@ -311,15 +329,58 @@ class FuzzWorld:
                     query[name] = query[name] % 1024 + 1
             query.pop("upscale", None)
 
+    def _steer_body(self, case, number: int) -> None:
+        """Share links need one real image or album id; signed URLs the parameters
+        of their own rendition, within this deployment's sizes and lifetimes."""
+        body = case.body
+        if not isinstance(body, dict) or case.method.upper() != "POST":
+            return
+        config = self.app.config
+        if case.path == "/shares":
+            pools = self.home.pools
+            body.pop("image_id", None)
+            body.pop("collection_id", None)
+            if number % 2:
+                body["collection_id"] = pools["collections"].kept[0]
+            else:
+                images = pools["images"].kept
+                body["image_id"] = images[number % len(images)]
+            if isinstance(body.get("expires_in"), int):
+                body["expires_in"] = body["expires_in"] % config["SHARE_MAX_TTL"] + 1
+        elif case.path.endswith("/signed-url"):
+            rendition = body.get("rendition", "render")
+            allowed = {
+                "original": {"download"},
+                "thumbnail": {"size", "format"},
+                "render": {"width", "height", "fit", "gravity", "format", "quality"},
+            }.get(rendition, set())
+            for name in list(body):
+                if name not in allowed | {"rendition", "expires_in"}:
+                    body.pop(name)
+            if "size" in body:
+                presets = sorted(config["THUMBNAIL_SIZES"])
+                body["size"] = presets[number % len(presets)]
+            for name in ("width", "height"):
+                if isinstance(body.get(name), int) and body[name] > 0:
+                    body[name] = body[name] % 1024 + 1
+            if isinstance(body.get("expires_in"), int):
+                body["expires_in"] = body["expires_in"] % config["SIGNED_URL_MAX_TTL"] + 1
+
     def record(self, operation_id: str, case, response, label: str = "") -> None:
         """Count the status, and keep the pools in step with what the call did."""
         caller = " ".join(filter(None, (self.group or "public", label)))
         self.statuses[(operation_id, caller)][response.status_code] += 1
         status = response.status_code
-        created = {"uploadImage": "images", "createCollection": "collections", "createKey": "keys"}
+        created = {
+            "uploadImage": "images",
+            "createCollection": "collections",
+            "createKey": "keys",
+            "createShare": "shares",
+        }
         deleted = {
             "deleteImage": ("images", "image_id"),
             "deleteCollection": ("collections", "collection_id"),
+            "deleteShare": ("shares", "share_id"),
         }
         if operation_id in created and status == 201:
             body = json.loads(response.content)

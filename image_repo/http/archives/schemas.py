@@ -2,6 +2,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from image_repo.http.converters import ID_BODY
+from image_repo.http.fields import Text
 from image_repo.http.images.schemas import IMAGE_ID
 from image_repo.http.responses import ANY_BYTES
 
@@ -10,7 +11,7 @@ MAX_SELECTION = 200
 
 class SelectionQuerySchema(ma.Schema):
     ids = ma.fields.List(
-        ma.fields.String(
+        Text(
             validate=validate.Regexp(f"^img_{ID_BODY}$", error="Not an image id."),
             metadata=IMAGE_ID,
         ),

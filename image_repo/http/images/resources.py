@@ -169,8 +169,9 @@ class Images(MethodView):
         return page_of_images(args)
 
     @images_bp.operation("uploadImage", permission=IMAGES_WRITE, errors=UPLOAD_ERRORS)
-    @images_bp.arguments(ImageUploadSchema(), location="multipart")
+    # The query first: an unknown parameter is named before the form is read.
     @images_bp.arguments(UrlsQuerySchema(), location="query", as_kwargs=True)
+    @images_bp.arguments(ImageUploadSchema(), location="multipart")
     @images_bp.response(201, ImageSchema, description="The image was stored.")
     @images_bp.alt_response(
         200,
