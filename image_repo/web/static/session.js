@@ -1,0 +1,14 @@
+// Who is signed in (from GET /me), and what their key may do.
+
+export const session = { me: null };
+
+export const can = (permission) =>
+  Boolean(session.me && session.me.permissions.includes(permission));
+
+// The images the current grid shows, in order: the image page's arrows walk it.
+export const browsing = { ids: [], back: "#/" };
+
+// What this release of the service offers beyond the core API. The gallery
+// ships with the service, so these are known, not probed (a probe's 404
+// would be an error in the browser's console).
+export const features = { signedUrls: false, shares: false };

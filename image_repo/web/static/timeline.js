@@ -1,0 +1,207 @@
+// The timeline: every image, newest first, grouped by month and day, with
+// filters, a jump to a month, endless scrolling on keyset pages, and uploads.
+
+import { get, query } from "./api.js";
+import { arrowKeys, tile } from "./grid.js";
+import { browsing, can } from "./session.js";
+import { withUrls } from "./sources.js";
+import { uploadPanel } from "./upload.js";
+import { dayName, dayOf, h, monthName, show } from "./ui.js";
+
+const PAGE = 100;
+
+// Kept while the tab lives: coming back from an image shows the same place.
+const state = { filters: {}, items: [], cursor: null, done: false, loading: null, generation: 0 };
+
+function reset(filters = state.filters) {
+  state.filters = filters;
+  state.items = [];
+  state.cursor = null;
+  state.done = false;
+  state.loading = null;
+  state.generation++;
+}
+
+async function nextPage() {
+  if (state.done) return [];
+  if (state.loading) return state.loading;
+  const generation = state.generation;
+  const params = { ...apiFilters(state.filters), sort: "-taken_at", limit: PAGE, cursor: state.cursor };
+  state.loading = get(withUrls(`/images${query(params)}`)).then((page) => {
+    if (generation !== state.generation) return []; // filters changed meanwhile
+    state.items.push(...page.items);
+    state.cursor = page.next_cursor;
+    state.done = !page.next_cursor;
+    state.loading = null;
+    browsing.ids = state.items.map((i) => i.id);
+    return page.items;
+  });
+  state.loading.catch(() => {
+    state.loading = null;
+  });
+  return state.loading;
+}
+
+/** Reload from the first page (after an upload or a change of filters). */
+export function invalidateTimeline() {
+  reset();
+}
+
+function filterForm(onApply) {
+  const f = state.filters;
+  const field = (id, label, input) =>
+    h("div", { class: "field" }, h("label", { for: id }, label), input);
+  const q = h("input", { id: "filter-q", type: "search", value: f.q || "" });
+  const tag = h("input", { id: "filter-tag", type: "text", value: f.tag || "" });
+  const from = h("input", { id: "filter-from", type: "date", value: (f.taken_after || "").slice(0, 10) });
+  const to = h("input", { id: "filter-to", type: "date", value: f.to_day || "" });
+  const gps = h(
+    "select",
+    { id: "filter-gps" },
+    h("option", { value: "" }, "Any"),
+    h("option", { value: "true", selected: f.has_gps === "true" }, "With GPS"),
+    h("option", { value: "false", selected: f.has_gps === "false" }, "Without GPS"),
+  );
+  const form = h(
+    "form",
+    { class: "filters", role: "search", "aria-label": "Filter images" },
+    field("filter-q", "Text", q),
+    field("filter-tag", "Tag", tag),
+    field("filter-from", "Taken from", from),
+    field("filter-to", "Taken until", to),
+    field("filter-gps", "GPS", gps),
+    h("div", { class: "field buttons" },
+      h("button", { type: "submit" }, "Apply"),
+      h("button", { type: "reset", class: "quiet" }, "Clear")),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    // "Until" a day includes it: the API's bound excludes, so ask for the next day.
+    let before;
+    if (to.value) {
+      const next = new Date(`${to.value}T00:00:00Z`);
+      next.setUTCDate(next.getUTCDate() + 1);
+      before = next.toISOString().slice(0, 10);
+    }
+    onApply({
+      q: q.value.trim() || undefined,
+      tag: tag.value.trim() || undefined,
+      taken_after: from.value || undefined,
+      taken_before: before,
+      to_day: to.value || undefined,
+      has_gps: gps.value || undefined,
+    });
+  });
+  form.addEventListener("reset", () => setTimeout(() => onApply({})));
+  return form;
+}
+
+function apiFilters(filters) {
+  const { to_day: _ignored, ...rest } = filters;
+  return rest;
+}
+
+async function monthJump(onJump) {
+  const select = h("select", { id: "jump-month" }, h("option", { value: "" }, "Choose a month"));
+  const months = await get("/images/timeline?granularity=month");
+  for (const bucket of months.buckets) {
+    select.append(h("option", { value: bucket.period }, `${monthName(bucket.period)} (${bucket.count})`));
+  }
+  select.addEventListener("change", () => select.value && onJump(select.value));
+  return h("div", { class: "field jump" }, h("label", { for: "jump-month" }, "Jump to month"), select);
+}
+
+export async function timelinePage() {
+  const grid = h("div", { class: "timeline", id: "timeline" });
+  const status = h("p", { class: "more", role: "status" });
+  const sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
+  arrowKeys(grid);
+  let lastMonth = null;
+  let lastDay = null;
+  let dayGrid = null;
+
+  const render = (items) => {
+    for (const image of items) {
+      const day = dayOf(image);
+      if (day.slice(0, 7) !== lastMonth) {
+        lastMonth = day.slice(0, 7);
+        grid.append(h("h2", { class: "month", id: `month-${lastMonth}` }, monthName(lastMonth)));
+        lastDay = null;
+      }
+      if (day !== lastDay) {
+        lastDay = day;
+        dayGrid = h("div", { class: "grid" });
+        grid.append(h("section", { class: "day", "aria-label": dayName(day) },
+          h("h3", {}, dayName(day)), dayGrid));
+      }
+      dayGrid.append(tile(image, `#/image/${image.id}`));
+    }
+    const shown = state.items.length;
+    status.textContent = state.done
+      ? shown ? `${shown} image${shown === 1 ? "" : "s"}.` : "No images here yet."
+      : "Loading more…";
+  };
+
+  const more = async () => {
+    const items = await nextPage();
+    render(items);
+    return items;
+  };
+
+  const restart = async (filters) => {
+    reset(filters);
+    grid.replaceChildren();
+    lastMonth = lastDay = null;
+    browsing.ids = [];
+    await more();
+  };
+
+  const jump = async (period) => {
+    // Load pages until the month is there (the grid is one keyset list).
+    while (!grid.querySelector(`#month-${period}`) && !state.done) {
+      const items = await more();
+      if (items.length && dayOf(items[items.length - 1]).slice(0, 7) < period) break;
+    }
+    const target = grid.querySelector(`#month-${period}`) ||
+      [...grid.querySelectorAll("h2.month")].find((m) => m.id.slice(6) < period);
+    if (target) {
+      target.scrollIntoView();
+      const first = target.nextElementSibling && target.nextElementSibling.querySelector("a.tile");
+      if (first) first.focus({ preventScroll: true });
+    }
+  };
+
+  const form = filterForm((filters) => restart(filters));
+  const header = h("div", { class: "timeline-head" },
+    h("h1", {}, "Timeline"),
+    can("images:write") ? uploadPanel(() => restart(state.filters)) : null);
+  show("Timeline", header, h("div", { class: "tools" }, form), grid, status, sentinel);
+  form.parentElement.append(await monthJump(jump));
+  if (state.items.length) render(state.items);
+  else await more();
+  browsing.ids = state.items.map((i) => i.id);
+  browsing.back = "#/";
+
+  const endless = new IntersectionObserver(
+    async (entries) => {
+      if (!entries.some((e) => e.isIntersecting) || state.done) return;
+      if (!document.body.contains(sentinel)) return endless.disconnect();
+      await more();
+      // Still in view (a tall screen): ask again.
+      endless.unobserve(sentinel);
+      endless.observe(sentinel);
+    },
+    { rootMargin: "1200px 0px" },
+  );
+  endless.observe(sentinel);
+
+  const back = browsing.returnTo;
+  if (back) {
+    browsing.returnTo = null;
+    const target = grid.querySelector(`a.tile[data-id="${CSS.escape(back)}"]`);
+    if (target) {
+      target.scrollIntoView({ block: "center" });
+      target.focus({ preventScroll: true });
+    }
+  }
+}
