@@ -49,3 +49,11 @@ def test_no_asset_reaches_another_host():
             }
             assert not hosts, f"{path.name} names {hosts}"
             assert "@import" not in text and "url(http" not in text
+
+
+def test_the_page_preloads_every_module(client):
+    """All modules load at once (modulepreload), not one import level at a time."""
+    page = client.get("/app/").get_data(as_text=True)
+    modules = {path.name for path in STATIC.glob("*.js")}
+    preloaded = set(re.findall(r'rel="modulepreload" href="[^"]*/([\w.-]+\.js)"', page))
+    assert preloaded | {"app.js"} == modules

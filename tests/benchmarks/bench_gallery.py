@@ -8,7 +8,8 @@ and a frame has been painted with it (``performance.now()`` in the page, polled
 every animation frame). The viewport is tall enough to hold all 200 tiles, so
 lazy loading asks for every one at once on both sides. The static side is a
 plain HTTP/1.1 file server in its own process, telling the browser to keep the
-files (as the service does for its assets and renditions).
+files (as the service does for its assets and renditions). Requests are
+recorded, not intercepted: Chromium turns its cache off under interception.
 
 A measurement: it prints whether the target (gallery at most 1.5x the static
 page's time) is met and never fails on it.
@@ -164,7 +165,7 @@ def test_gallery_timeline_vs_static_page(service_env, tmp_path):
 
             times: dict[str, list[float]] = {"gallery": [], "static": []}
             with loopback_only_chromium() as chromium:
-                watched = chromium.new_page(viewport=VIEWPORT)
+                watched = chromium.new_page(viewport=VIEWPORT, intercept=False)
                 watched.page.goto(f"{base}/app/")
                 watched.page.evaluate("(k) => sessionStorage.setItem('image-repo.api-key', k)", key)
                 sides = {

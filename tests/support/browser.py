@@ -127,7 +127,11 @@ class LoopbackChromium:
         self.browser = browser
         self.pages: list[WatchedPage] = []
 
-    def new_page(self, **context_options) -> WatchedPage:
+    def new_page(self, *, intercept: bool = True, **context_options) -> WatchedPage:
+        """A page in a new context. ``intercept=False`` only records requests
+        (off-loopback ones in ``blocked``, though not stopped): Chromium turns its
+        HTTP cache off while requests are intercepted, so benchmarks of a warm
+        cache cannot intercept."""
         context = self.browser.new_context(service_workers="block", **context_options)
         context.set_default_timeout(TIMEOUT_MS)
         context.add_init_script(_CSP_LISTENER)
@@ -153,8 +157,16 @@ class LoopbackChromium:
             watched.blocked.append(ws.url)  # the gallery opens none
             ws.close()
 
-        context.route("**/*", guard)
-        context.route_web_socket(lambda _url: True, refuse_web_socket)
+        def record(request):
+            watched.requests.append(request.url)
+            if not is_loopback(request.url):
+                watched.blocked.append(request.url)
+
+        if intercept:
+            context.route("**/*", guard)
+            context.route_web_socket(lambda _url: True, refuse_web_socket)
+        else:
+            context.on("request", record)
         watched.page.on("console", on_console)
         watched.page.on("pageerror", lambda error: watched.page_errors.append(str(error)))
         self.pages.append(watched)

@@ -5,7 +5,7 @@ import { albumPage, albumsPage } from "./albums.js";
 import { ApiError, clearKey, get, getKey, setKey, whenUnauthorized } from "./api.js";
 import { imagePage } from "./image.js";
 import { session } from "./session.js";
-import { timelinePage } from "./timeline.js";
+import { prefetchTimeline, timelinePage } from "./timeline.js";
 import { h, show, toast } from "./ui.js";
 
 function signInPage(message) {
@@ -42,7 +42,9 @@ function signInPage(message) {
 }
 
 async function start() {
-  session.me = await get("/me");
+  const me = get("/me");
+  if ((location.hash || "#/") === "#/") prefetchTimeline();
+  session.me = await me;
   document.getElementById("who").textContent = `${session.me.tenant_name} (${session.me.group})`;
   document.getElementById("bar").hidden = false;
   await route();

@@ -73,12 +73,24 @@ export function decode(hash, width, height) {
   }
 }
 
-/** Paint `hash` into `canvas` (small: CSS stretches it); false when it cannot. */
-export function paint(canvas, hash, width = 24, height = 24) {
+const scratch = document.createElement("canvas");
+
+/** `hash` as a small PNG data: URL (CSS stretches it), or null when it is not a BlurHash. */
+export function placeholder(hash, width = 24, height = 24) {
   const pixels = decode(hash, width, height);
-  if (!pixels) return false;
-  canvas.width = width;
-  canvas.height = height;
-  canvas.getContext("2d").putImageData(new ImageData(pixels, width, height), 0, 0);
-  return true;
+  if (!pixels) return null;
+  scratch.width = width;
+  scratch.height = height;
+  scratch.getContext("2d").putImageData(new ImageData(pixels, width, height), 0, 0);
+  return scratch.toDataURL("image/png");
+}
+
+/** Show `hash` behind `element`'s content (its background, stretched). */
+export function paintBehind(element, hash) {
+  const url = placeholder(hash);
+  if (url) {
+    // The CSSOM, not a style attribute: the page's CSP allows this.
+    element.style.backgroundImage = `url("${url}")`;
+    element.classList.add("has-placeholder");
+  }
 }

@@ -1,7 +1,7 @@
 // Thumbnail tiles: BlurHash painted at once, the thumbnail fetched when the
 // tile comes near the viewport, the placeholder faded out once it has loaded.
 
-import { paint } from "./blurhash.js";
+import { paintBehind } from "./blurhash.js";
 import { thumbnailUrl } from "./sources.js";
 import { h, imageLabel } from "./ui.js";
 
@@ -34,10 +34,9 @@ const nearby = new IntersectionObserver(
 
 /** A link to `href` showing the image's thumbnail. */
 export function tile(image, href) {
-  const canvas = h("canvas", { class: "placeholder", "aria-hidden": "true" });
-  paint(canvas, image.blurhash);
   const img = h("img", { alt: imageLabel(image), decoding: "async" });
-  const link = h("a", { class: "tile", href, "data-id": image.id }, canvas, img);
+  const link = h("a", { class: "tile", href, "data-id": image.id }, img);
+  paintBehind(link, image.blurhash);
   img.addEventListener("load", () => link.classList.add("loaded"));
   img.addEventListener("error", () => link.classList.add("failed"));
   waiting.set(link, image);

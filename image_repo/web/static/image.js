@@ -3,7 +3,7 @@
 // download, delete, similar images; arrows walk the grid it came from.
 
 import { ApiError, call, get } from "./api.js";
-import { paint } from "./blurhash.js";
+import { paintBehind } from "./blurhash.js";
 import { tile } from "./grid.js";
 import { browsing, can, features } from "./session.js";
 import { largeSources, originalUrl, withUrls } from "./sources.js";
@@ -174,10 +174,9 @@ export async function imagePage(id) {
   const prev = at > 0 ? browsing.ids[at - 1] : null;
   const next = at >= 0 && at < browsing.ids.length - 1 ? browsing.ids[at + 1] : null;
 
-  const canvas = h("canvas", { class: "placeholder", "aria-hidden": "true" });
-  paint(canvas, image.blurhash);
   const big = h("img", { alt: imageLabel(image), sizes: "(min-width: 1000px) 70vw, 100vw" });
-  const figure = h("figure", { class: "large" }, canvas, big);
+  const figure = h("figure", { class: "large" }, big);
+  paintBehind(figure, image.blurhash);
   figure.style.aspectRatio = `${image.width} / ${image.height}`;
   big.addEventListener("load", () => figure.classList.add("loaded"));
   largeSources(image).then(({ src, srcset }) => {

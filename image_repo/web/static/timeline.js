@@ -8,7 +8,9 @@ import { withUrls } from "./sources.js";
 import { uploadPanel } from "./upload.js";
 import { dayName, dayOf, h, monthName, show } from "./ui.js";
 
-const PAGE = 100;
+// A first page that fills a screen soon, then bigger ones.
+const FIRST_PAGE = 60;
+const PAGE = 150;
 
 // Kept while the tab lives: coming back from an image shows the same place.
 const state = { filters: {}, items: [], cursor: null, done: false, loading: null, generation: 0 };
@@ -26,7 +28,7 @@ async function nextPage() {
   if (state.done) return [];
   if (state.loading) return state.loading;
   const generation = state.generation;
-  const params = { ...apiFilters(state.filters), sort: "-taken_at", limit: PAGE, cursor: state.cursor };
+  const params = { ...apiFilters(state.filters), sort: "-taken_at", limit: state.cursor ? PAGE : FIRST_PAGE, cursor: state.cursor };
   state.loading = get(withUrls(`/images${query(params)}`)).then((page) => {
     if (generation !== state.generation) return []; // filters changed meanwhile
     state.items.push(...page.items);
@@ -40,6 +42,11 @@ async function nextPage() {
     state.loading = null;
   });
   return state.loading;
+}
+
+/** Start loading the first page now (at sign-in, while other answers are awaited). */
+export function prefetchTimeline() {
+  if (!state.items.length) nextPage().catch(() => {});
 }
 
 /** Reload from the first page (after an upload or a change of filters). */
@@ -101,12 +108,14 @@ function apiFilters(filters) {
   return rest;
 }
 
-async function monthJump(onJump) {
+function monthJump(onJump) {
   const select = h("select", { id: "jump-month" }, h("option", { value: "" }, "Choose a month"));
-  const months = await get("/images/timeline?granularity=month");
-  for (const bucket of months.buckets) {
-    select.append(h("option", { value: bucket.period }, `${monthName(bucket.period)} (${bucket.count})`));
-  }
+  // Filled when the counts arrive; the grid does not wait for them.
+  get("/images/timeline?granularity=month").then((months) => {
+    for (const bucket of months.buckets) {
+      select.append(h("option", { value: bucket.period }, `${monthName(bucket.period)} (${bucket.count})`));
+    }
+  }, () => {});
   select.addEventListener("change", () => select.value && onJump(select.value));
   return h("div", { class: "field jump" }, h("label", { for: "jump-month" }, "Jump to month"), select);
 }
@@ -176,7 +185,7 @@ export async function timelinePage() {
     h("h1", {}, "Timeline"),
     can("images:write") ? uploadPanel(() => restart(state.filters)) : null);
   show("Timeline", header, h("div", { class: "tools" }, form), grid, status, sentinel);
-  form.parentElement.append(await monthJump(jump));
+  form.parentElement.append(monthJump(jump));
   if (state.items.length) render(state.items);
   else await more();
   browsing.ids = state.items.map((i) => i.id);
