@@ -187,6 +187,30 @@ def test_gallery_scenario(live, tmp_path):
             _axe(app, "image")
             _screenshots(app, artefacts, "image")
 
+            # Keyboard: Escape back to the timeline (focus on the tile), arrows between
+            # tiles, Enter opens, arrows walk the images, Escape again.
+            page.keyboard.press("Escape")
+            expect(page.get_by_role("heading", name="Timeline", level=1)).to_be_visible()
+            focused = page.locator("a.tile:focus")
+            expect(focused).to_have_attribute("data-id", portrait["id"])
+            order = page.locator("#timeline a.tile").evaluate_all(
+                "(tiles) => tiles.map((t) => t.dataset.id)"
+            )
+            at = order.index(portrait["id"])
+            step, back = (
+                ("ArrowRight", "ArrowLeft") if at + 1 < len(order) else ("ArrowLeft", "ArrowRight")
+            )
+            neighbour = order[at + 1] if step == "ArrowRight" else order[at - 1]
+            page.keyboard.press(step)
+            expect(focused).to_have_attribute("data-id", neighbour)
+            page.keyboard.press("Enter")
+            neighbour_name = next(i["filename"] for i in listed if i["id"] == neighbour)
+            expect(page.get_by_role("heading", name=neighbour_name, level=1)).to_be_visible()
+            page.keyboard.press(back)
+            expect(page.get_by_role("heading", name="Standing tall", level=1)).to_be_visible()
+            page.keyboard.press("Escape")
+            expect(page.get_by_role("heading", name="Timeline", level=1)).to_be_visible()
+
             # The GPS photo links to OpenStreetMap (a link: nothing loaded from there).
             gps_image = next(i for i in listed if i["filename"] == "exif_gps.jpg")
             page.goto(f"{base}/app/#/image/{gps_image['id']}")

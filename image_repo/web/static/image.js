@@ -220,11 +220,6 @@ export async function imagePage(id) {
       h("h2", { id: "edit-heading" }, "Edit"), editForm(state, refresh)) : null);
   show(imageLabel(image), nav, heading, h("div", { class: "image-page" }, figure, side));
 
-  if (can("images:write")) side.append(await albumsBox(image));
-  if (features.shares && can("shares:manage")) side.append(sharePanel({ image_id: id }));
-  const similar = await similarBox(image);
-  if (similar) document.getElementById("main").append(similar);
-
   browsing.returnTo = id;
   if (keyHandler) document.removeEventListener("keydown", keyHandler);
   keyHandler = (event) => {
@@ -238,4 +233,14 @@ export async function imagePage(id) {
     else if (event.key === "Escape") location.hash = browsing.back;
   };
   document.addEventListener("keydown", keyHandler);
+
+  // The rest arrives later; the person may have moved on meanwhile.
+  if (can("images:write")) {
+    const albums = await albumsBox(image);
+    if (!side.isConnected) return;
+    side.append(albums);
+  }
+  if (features.shares && can("shares:manage")) side.append(sharePanel({ image_id: id }));
+  const similar = await similarBox(image);
+  if (similar && side.isConnected) document.getElementById("main").append(similar);
 }

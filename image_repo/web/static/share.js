@@ -10,14 +10,19 @@ const EXPIRIES = [
   [30 * 86400, "30 days"],
 ];
 
+// The service keeps only a hash of a link's token: its URL is known once, when
+// it is made. Kept here for the tab's life so the person can still copy it.
+const madeHere = new Map(); // share id -> URL
+
 function shareRow(share, onRevoked) {
-  const url = h("input", {
-    type: "text", readOnly: true, value: share.url, class: "share-url",
+  const link = madeHere.get(share.id);
+  const url = link && h("input", {
+    type: "text", readOnly: true, value: link, class: "share-url",
     "aria-label": `Share link${share.label ? ` ${share.label}` : ""}`,
   });
   const copy = async () => {
     try {
-      await navigator.clipboard.writeText(share.url);
+      await navigator.clipboard.writeText(link);
       toast("Link copied.");
     } catch {
       // No clipboard permission: select it for the person to copy.
@@ -31,12 +36,14 @@ function shareRow(share, onRevoked) {
     toast("Share link revoked.");
     onRevoked();
   };
-  const expires = share.expires_at ? `until ${new Date(share.expires_at).toLocaleString()}` : "";
+  const expires = `until ${new Date(share.expires_at).toLocaleString()}`;
+  const views = `${share.view_count} view${share.view_count === 1 ? "" : "s"}`;
   return h("li", { class: "share", "data-share": share.id },
-    url,
-    h("span", { class: "meta" }, [share.label, expires, share.allow_original ? "originals allowed" : ""]
+    url || h("span", { class: "share-url" }, share.label || "Link made earlier (its URL is shown only once)"),
+    h("span", { class: "meta" }, [url && share.label, expires, views,
+      share.has_password ? "password" : "", share.allow_original ? "originals allowed" : ""]
       .filter(Boolean).join(" · ")),
-    h("button", { type: "button", onclick: copy }, "Copy link"),
+    url && h("button", { type: "button", onclick: copy }, "Copy link"),
     h("button", { type: "button", class: "danger", onclick: revoke }, "Revoke"));
 }
 
@@ -60,9 +67,15 @@ export function sharePanel(target) {
 
   const refresh = async () => {
     try {
-      const all = await get("/shares");
+      const all = [];
+      let cursor = null;
+      do {
+        const page = await get(`/shares?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+        all.push(...page.items);
+        cursor = page.next_cursor;
+      } while (cursor);
       const key = target.image_id ? "image_id" : "collection_id";
-      const mine = (all.items || []).filter((s) => s[key] === target[key] && !s.revoked_at);
+      const mine = all.filter((s) => s[key] === target[key] && !s.expired).reverse();
       list.replaceChildren(...mine.map((s) => shareRow(s, refresh)));
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) {
@@ -82,6 +95,7 @@ export function sharePanel(target) {
     if (label.value.trim()) body.label = label.value.trim();
     try {
       const { data } = await call("/shares", { method: "POST", json: body });
+      madeHere.set(data.id, data.url);
       password.value = "";
       toast("Share link created.");
       await refresh();
