@@ -36,7 +36,7 @@ from image_repo.cli.wording import counted
 from image_repo.config import default_data_dir
 from image_repo.db import migrate
 from image_repo.db.engine import sqlite_path
-from image_repo.domain import maintenance, tenancy, trash
+from image_repo.domain import maintenance, signing, tenancy, trash
 from image_repo.domain.errors import DomainError
 from image_repo.http.context import current_services, services_of
 from image_repo.http.keys.schemas import KeySchema, NewKeySchema
@@ -507,6 +507,20 @@ def previews_command(as_json: bool) -> None:
         sys.exit(1)
 
 
+# --- secrets -----------------------------------------------------------------
+
+secrets_cli = AppGroup("secrets", help="Server-side secrets.")
+
+
+@secrets_cli.command("rotate-url-key")
+@needs_database
+def secrets_rotate_url_key() -> None:
+    """Replace the secret that signs image URLs: every signed URL handed out stops working."""
+    with _session() as session:
+        signing.rotate_secret(session)
+    click.echo("URL signing secret rotated: URLs signed before no longer work")
+
+
 def register_commands(app: Flask) -> None:
     for command in (
         serve,
@@ -516,5 +530,6 @@ def register_commands(app: Flask) -> None:
         gc_command,
         fsck_command,
         previews_command,
+        secrets_cli,
     ):
         app.cli.add_command(command)

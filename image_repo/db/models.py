@@ -170,3 +170,50 @@ class CollectionImage(Base):
     added_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_collection_images_image", "image_id"),)
+
+
+# --- signed URLs and share links ----------------------------------------------
+
+
+class UrlSigningKey(Base):
+    """The server secret that signs image URLs (one row; rotating replaces it).
+
+    Kept in the database so every instance signs and checks with the same
+    secret, and a rotation stops every URL signed before it at once.
+    """
+
+    __tablename__ = "url_signing_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Share(Base):
+    """A public link to one image or one collection of a tenant.
+
+    Only the SHA-256 of the link's token is stored. ``image_id`` or
+    ``collection_id`` is set, never both; the share goes with what it shows.
+    """
+
+    __tablename__ = "shares"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    image_id: Mapped[str | None] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), nullable=True
+    )
+    collection_id: Mapped[str | None] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), nullable=True
+    )
+    label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    allow_original: Mapped[bool] = mapped_column(default=False)
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_by_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    view_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_viewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (Index("ix_shares_tenant_created", "tenant_id", "created_at", "id"),)

@@ -20,6 +20,8 @@ KEYS_MANAGE = "keys:manage"
 TENANTS_MANAGE = "tenants:manage"
 # Reading /metrics when it is not public: the operator, or groups given it.
 METRICS_READ = "metrics:read"
+# Creating, listing and revoking share links (public links to images or albums).
+SHARES_MANAGE = "shares:manage"
 
 ALL_PERMISSIONS = frozenset(
     {
@@ -31,11 +33,12 @@ ALL_PERMISSIONS = frozenset(
         KEYS_MANAGE,
         TENANTS_MANAGE,
         METRICS_READ,
+        SHARES_MANAGE,
     }
 )
 
 _READER = [ACCOUNT_READ, IMAGES_READ]
-_CONTRIBUTOR = [*_READER, IMAGES_WRITE]
+_CONTRIBUTOR = [*_READER, IMAGES_WRITE, SHARES_MANAGE]
 _EDITOR = [*_CONTRIBUTOR, IMAGES_DELETE, TRASH_PURGE]
 _ADMIN = [*_EDITOR, KEYS_MANAGE]
 

@@ -102,6 +102,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_access(app, authorize)
     init_auth(app)
     app.register_blueprint(docs_assets_bp)
+    _register_pages(app)
     _register_endpoints(api)
     _register_gallery(app)
     register_commands(app)
@@ -144,6 +145,8 @@ def _register_endpoints(api: Api) -> None:
     from image_repo.http.operations.blueprint import operations_bp
     from image_repo.http.renditions import resources as _renditions  # noqa: F401
     from image_repo.http.renditions.blueprint import renditions_bp
+    from image_repo.http.shares import resources as _shares  # noqa: F401
+    from image_repo.http.shares.blueprint import shares_bp
     from image_repo.http.tenants import resources as _tenants  # noqa: F401
     from image_repo.http.tenants.blueprint import tenants_bp
     from image_repo.http.trash import resources as _trash  # noqa: F401
@@ -155,6 +158,7 @@ def _register_endpoints(api: Api) -> None:
         renditions_bp,
         collections_bp,
         trash_bp,
+        shares_bp,
         keys_bp,
         tenants_bp,
         operations_bp,
@@ -168,3 +172,11 @@ def _register_gallery(app: Flask) -> None:
     from image_repo.web import gallery_bp
 
     app.register_blueprint(gallery_bp)
+
+
+def _register_pages(app: Flask) -> None:
+    """Plain Flask blueprints of HTML pages (not operations of the API spec)."""
+    from image_repo.http.shared import resources as _shared  # noqa: F401
+    from image_repo.http.shared.blueprint import shared_bp
+
+    app.register_blueprint(shared_bp)

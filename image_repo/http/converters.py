@@ -18,6 +18,7 @@ CONVERTERS = {
     "image_id": _converter("img"),
     "collection_id": _converter("col"),
     "key_id": _converter("key"),
+    "share_id": _converter("shr"),
 }
 
 

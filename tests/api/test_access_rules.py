@@ -40,7 +40,7 @@ def test_every_route_declares_its_access(app):
     assert undeclared == []
 
 
-ID_PREFIX = {"image_id": "img", "collection_id": "col", "key_id": "key"}
+ID_PREFIX = {"image_id": "img", "collection_id": "col", "key_id": "key", "share_id": "shr"}
 
 
 def _path(rule) -> str:

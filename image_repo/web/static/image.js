@@ -159,7 +159,8 @@ async function albumsBox(image) {
 }
 
 async function similarBox(image) {
-  const found = await get(withUrls(`/images/${image.id}/similar?limit=12`));
+  // (This list has no signed URLs: its thumbnails come the keyed way.)
+  const found = await get(`/images/${image.id}/similar?limit=12`);
   if (!found.items.length) return null;
   const grid = h("div", { class: "grid small" },
     found.items.map((item) => tile(item.image, `#/image/${item.image.id}`)));

@@ -11,4 +11,4 @@ export const browsing = { ids: [], back: "#/" };
 // What this release of the service offers beyond the core API. The gallery
 // ships with the service, so these are known, not probed (a probe's 404
 // would be an error in the browser's console).
-export const features = { signedUrls: false, shares: false };
+export const features = { signedUrls: true, shares: true };

@@ -40,11 +40,19 @@ function widthsFor(image) {
   return [...new Set(widths)];
 }
 
+// Signed rendition URLs, reused while they have a while to live (the same URL
+// is the same browser-cache entry when the person comes back to an image).
+const signedUrls = new Map(); // "id width" -> {url, until}
+
 async function signed(image, width) {
+  const key = `${image.id} ${width}`;
+  const known = signedUrls.get(key);
+  if (known && known.until > Date.now() + 60_000) return known.url;
   const { data } = await call(`/images/${image.id}/signed-url`, {
     method: "POST",
     json: { width, format: "webp", expires_in: SIGNED_FOR },
   });
+  signedUrls.set(key, { url: data.url, until: Date.parse(data.expires_at) });
   return data.url;
 }
 
