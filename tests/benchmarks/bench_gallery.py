@@ -61,6 +61,7 @@ STATIC_SERVER = textwrap.dedent(
 
 STATIC_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>200 thumbnails</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="grid.css"></head>
 <body><div class="grid">
 {tiles}
@@ -129,7 +130,7 @@ def _measure(watched, url: str, done: str) -> float:
 
 def test_gallery_timeline_vs_static_page(service_env, tmp_path):
     require_browser()
-    rounds = max(3, int(os.environ.get("BENCH_ROUNDS", "5")))
+    rounds = max(3, int(os.environ.get("BENCH_ROUNDS", "7")))
     # 200 uploads in a row; budgets are measured elsewhere.
     service_env = {**service_env, "IMAGE_REPO_RATELIMIT_ENABLED": "false"}
     cli(service_env, "db", "upgrade")
@@ -184,6 +185,8 @@ def test_gallery_timeline_vs_static_page(service_env, tmp_path):
 
     gallery, baseline = statistics.median(times["gallery"]), statistics.median(times["static"])
     ratio = gallery / baseline
+    # The fastest load of each side: the one least slowed by the machine's other work.
+    best_ratio = min(times["gallery"]) / min(times["static"])
     met = "met" if ratio <= TARGET_RATIO else "NOT met"
     print()
     print(f"gallery: {IMAGES} thumbnails, warm cache, {rounds} alternating loads per side")
@@ -191,7 +194,9 @@ def test_gallery_timeline_vs_static_page(service_env, tmp_path):
         print(f"  {name:<8} ms: {', '.join(f'{v:.0f}' for v in values)}")
     print(
         f"gallery: timeline {gallery:.0f} ms, static page {baseline:.0f} ms until every "
-        f"thumbnail painted, ratio {ratio:.2f} (target <= {TARGET_RATIO}: {met})"
+        f"thumbnail painted, ratio {ratio:.2f} (target <= {TARGET_RATIO}: {met}); "
+        f"fastest loads: {min(times['gallery']):.0f} ms vs {min(times['static']):.0f} ms, "
+        f"ratio {best_ratio:.2f}"
     )
     data = {
         "benchmark": "gallery",
@@ -201,6 +206,7 @@ def test_gallery_timeline_vs_static_page(service_env, tmp_path):
         "times_ms": times,
         "median_ms": {"gallery": gallery, "static": baseline},
         "ratio": ratio,
+        "best_ratio": best_ratio,
         "target_ratio": TARGET_RATIO,
         "target_met": ratio <= TARGET_RATIO,
     }

@@ -13,7 +13,9 @@ const FIRST_PAGE = 60;
 const PAGE = 150;
 
 // Kept while the tab lives: coming back from an image shows the same place.
-const state = { filters: {}, items: [], cursor: null, done: false, loading: null, generation: 0 };
+const state = {
+  filters: {}, items: [], cursor: null, done: false, loading: null, ahead: null, generation: 0,
+};
 
 function reset(filters = state.filters) {
   state.filters = filters;
@@ -21,21 +23,37 @@ function reset(filters = state.filters) {
   state.cursor = null;
   state.done = false;
   state.loading = null;
+  state.ahead = null;
   state.generation++;
+}
+
+function fetchPage(cursor) {
+  const limit = cursor ? PAGE : FIRST_PAGE;
+  const params = { ...apiFilters(state.filters), sort: "-taken_at", limit, cursor };
+  return get(withUrls(`/images${query(params)}`));
 }
 
 async function nextPage() {
   if (state.done) return [];
   if (state.loading) return state.loading;
   const generation = state.generation;
-  const params = { ...apiFilters(state.filters), sort: "-taken_at", limit: state.cursor ? PAGE : FIRST_PAGE, cursor: state.cursor };
-  state.loading = get(withUrls(`/images${query(params)}`)).then((page) => {
+  const ahead = state.ahead && state.ahead.cursor === state.cursor ? state.ahead.page : null;
+  state.ahead = null;
+  state.loading = (ahead || fetchPage(state.cursor)).then((page) => {
     if (generation !== state.generation) return []; // filters changed meanwhile
     state.items.push(...page.items);
     state.cursor = page.next_cursor;
     state.done = !page.next_cursor;
     state.loading = null;
     browsing.ids = state.items.map((i) => i.id);
+    if (!state.done) {
+      // Read one page ahead: it is on its way while this one is drawn.
+      const next = { cursor: state.cursor, page: fetchPage(state.cursor) };
+      next.page.catch(() => {
+        if (state.ahead === next) state.ahead = null;
+      });
+      state.ahead = next;
+    }
     return page.items;
   });
   state.loading.catch(() => {
@@ -110,14 +128,16 @@ function apiFilters(filters) {
 
 function monthJump(onJump) {
   const select = h("select", { id: "jump-month" }, h("option", { value: "" }, "Choose a month"));
-  // Filled when the counts arrive; the grid does not wait for them.
-  get("/images/timeline?granularity=month").then((months) => {
-    for (const bucket of months.buckets) {
-      select.append(h("option", { value: bucket.period }, `${monthName(bucket.period)} (${bucket.count})`));
-    }
-  }, () => {});
   select.addEventListener("change", () => select.value && onJump(select.value));
-  return h("div", { class: "field jump" }, h("label", { for: "jump-month" }, "Jump to month"), select);
+  const field = h("div", { class: "field jump" }, h("label", { for: "jump-month" }, "Jump to month"), select);
+  // Asked once the grid has its first page: the thumbnails come first.
+  const fill = () =>
+    get("/images/timeline?granularity=month").then((months) => {
+      for (const bucket of months.buckets) {
+        select.append(h("option", { value: bucket.period }, `${monthName(bucket.period)} (${bucket.count})`));
+      }
+    }, () => {});
+  return { field, fill };
 }
 
 export async function timelinePage() {
@@ -185,9 +205,11 @@ export async function timelinePage() {
     h("h1", {}, "Timeline"),
     can("images:write") ? uploadPanel(() => restart(state.filters)) : null);
   show("Timeline", header, h("div", { class: "tools" }, form), grid, status, sentinel);
-  form.parentElement.append(monthJump(jump));
+  const months = monthJump(jump);
+  form.parentElement.append(months.field);
   if (state.items.length) render(state.items);
   else await more();
+  months.fill();
   browsing.ids = state.items.map((i) => i.id);
   browsing.back = "#/";
 
