@@ -35,7 +35,9 @@ UPLOADS = [
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 # Answers the scenario provokes on purpose; Chromium logs each as a console error.
+NOT_AN_IMAGE = corpus_path("invalid/page.html")
 EXPECTED_FAILED_LOADS = {
+    415: "the refused upload",
     412: "the conflicting save",
     404: "the revoked share link",
 }
@@ -159,6 +161,17 @@ def test_gallery_scenario(live, tmp_path):
             assert sizes[portrait["id"]][1] > sizes[portrait["id"]][0], "portrait shown sideways"
             _axe(app, "timeline")
             _screenshots(app, artefacts, "timeline")
+
+            # A duplicate and a refusal, each with what the service said.
+            with NOT_AN_IMAGE.open("rb") as f:
+                refusal = api.post(f"{base}/images", files={"image": f}, timeout=30)
+            assert refusal.status_code == 415, refusal.text
+            page.locator("#upload-input").set_input_files([str(UPLOADS[0]), str(NOT_AN_IMAGE)])
+            duplicate = rows.filter(has_text=UPLOADS[0].name).first  # the newest row is first
+            expect(duplicate.locator(".status")).to_have_text("Already in the library (duplicate)")
+            refused = rows.filter(has_text=NOT_AN_IMAGE.name)
+            expect(refused.locator(".status")).to_have_text(f"Refused: {refusal.json()['message']}")
+            expect(page.locator("#timeline a.tile.loaded")).to_have_count(len(UPLOADS))
 
             # Open one; edit its title while someone else changes it: a conflict.
             page.locator(f"a.tile[data-id='{portrait['id']}']").click()
