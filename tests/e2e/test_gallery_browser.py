@@ -313,3 +313,78 @@ def _share_and_revoke(chromium, app, expect, base, image, artefacts) -> None:
     answer = visitor.page.goto(url)
     assert answer.status == 404
     expect(visitor.page.locator("body")).to_contain_text(re.compile("not|no longer", re.I))
+
+
+def test_timeline_filters_month_jump_and_drop(live, tmp_path):
+    """Filters by text, tag, GPS and dates, a jump to a month, and an upload by drag and drop."""
+    base, key = live
+    expect = require_browser().expect
+    api = _api(base, key)
+    seeded = {
+        "hopper.jpg": {
+            "taken_at": "2021-03-14T10:00:00+00:00",
+            "tags": "portrait",
+            "title": "Grace",
+        },
+        "flower.jpg": {"taken_at": "2019-07-01T09:00:00+02:00", "tags": "garden"},
+        "exif_gps.jpg": {"taken_at": "2020-05-05T12:00:00+00:00", "tags": "garden"},
+    }
+    for name, fields in seeded.items():
+        with corpus_path(f"valid/{name}").open("rb") as f:
+            answer = api.post(f"{base}/images", files={"image": f}, data=fields, timeout=30)
+        assert answer.status_code == 201, answer.text
+
+    with loopback_only_chromium() as chromium:
+        app = chromium.new_page(viewport=DESKTOP)
+        page = app.page
+        _sign_in(page, expect, base, key)
+        tiles = page.locator("#timeline a.tile")
+        expect(tiles).to_have_count(3)
+        # Newest first, under month headings.
+        expect(page.locator("#timeline h2.month")).to_have_count(3)
+        assert page.locator("#timeline h2.month").first.get_attribute("id") == "month-2021-03"
+
+        def apply(**fields):
+            page.get_by_role("button", name="Clear").click()
+            for label, value in fields.items():
+                if label == "GPS":
+                    page.get_by_label("GPS").select_option(label=value)
+                else:
+                    page.get_by_label(label).fill(value)
+            page.get_by_role("button", name="Apply").click()
+
+        apply(Tag="garden")
+        expect(tiles).to_have_count(2)
+        apply(Text="grace")
+        expect(tiles).to_have_count(1)
+        expect(tiles.locator("img")).to_have_attribute("alt", "Grace")
+        apply(GPS="With GPS")
+        expect(tiles).to_have_count(1)
+        apply(**{"Taken from": "2019-01-01", "Taken until": "2020-12-31"})
+        expect(tiles).to_have_count(2)
+        page.get_by_role("button", name="Clear").click()
+        expect(tiles).to_have_count(3)
+
+        # Jump to a month: its heading comes into view, its first tile has the focus.
+        page.get_by_label("Jump to month").select_option(value="2019-07")
+        expect(page.locator("a.tile:focus")).to_have_count(1)
+        expect(page.locator("#month-2019-07")).to_be_in_viewport()
+
+        # Drop a file on the page: uploaded, shown.
+        data = corpus_path("valid/hopper.webp").read_bytes()
+        transfer = page.evaluate_handle(
+            """(bytes) => {
+                const transfer = new DataTransfer();
+                transfer.items.add(new File([new Uint8Array(bytes)], "hopper.webp",
+                                            { type: "image/webp" }));
+                return transfer;
+            }""",
+            list(data),
+        )
+        page.dispatch_event("main", "dragover", {"dataTransfer": transfer})
+        page.dispatch_event("main", "drop", {"dataTransfer": transfer})
+        row = page.locator("li.upload").filter(has_text="hopper.webp")
+        expect(row.locator(".status")).to_have_text("Uploaded")
+        expect(tiles).to_have_count(4)
+
+        _check_watched(app, base)
