@@ -4,7 +4,8 @@ const KEY = "image-repo.api-key";
 
 export const getKey = () => sessionStorage.getItem(KEY);
 export const setKey = (key) => sessionStorage.setItem(KEY, key);
-export const clearKey = () => sessionStorage.removeItem(KEY);
+// Signing out forgets everything the tab kept (the key, the saved timeline).
+export const clearKey = () => sessionStorage.clear();
 
 export class ApiError extends Error {
   constructor(status, body) {

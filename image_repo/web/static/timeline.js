@@ -15,7 +15,60 @@ const PAGE = 150;
 // Kept while the tab lives: coming back from an image shows the same place.
 const state = {
   filters: {}, items: [], cursor: null, done: false, loading: null, ahead: null, generation: 0,
+  restored: false, // items from session storage, not checked yet
 };
+
+// The unfiltered timeline's first pages, kept in the tab's session storage for
+// a short while: a reload shows them at once and checks them against a fresh
+// first page (shown anew when it differs). Changes made in this tab drop them.
+const SAVED = "image-repo.timeline";
+const SAVE_AT_MOST = 400; // images
+const SAVED_FOR = 10 * 60_000; // ms
+
+const unfiltered = () => Object.keys(apiFilters(state.filters)).length === 0;
+
+function save() {
+  if (!unfiltered() || state.items.length > SAVE_AT_MOST) return;
+  const saved = { at: Date.now(), items: state.items, cursor: state.cursor, done: state.done };
+  try {
+    sessionStorage.setItem(SAVED, JSON.stringify(saved));
+  } catch {
+    // Storage full or refused: the timeline is only not kept.
+  }
+}
+
+function restore() {
+  if (state.items.length || !unfiltered()) return false;
+  let saved;
+  try {
+    saved = JSON.parse(sessionStorage.getItem(SAVED));
+  } catch {
+    return false;
+  }
+  if (!saved || !saved.items.length || Date.now() - saved.at > SAVED_FOR) return false;
+  // Signed URLs that stop soon are no use.
+  const soon = Date.now() + SAVED_FOR;
+  if (saved.items.some((i) => i.urls && Date.parse(i.urls.expires_at) < soon)) return false;
+  state.generation++; // a first page asked before this is not wanted now
+  state.loading = null;
+  state.ahead = null;
+  state.items = saved.items;
+  state.cursor = saved.cursor;
+  state.done = saved.done;
+  state.restored = true;
+  return true;
+}
+
+/** Whether the restored first page is what the service lists now. */
+async function stillCurrent() {
+  const generation = state.generation;
+  const fresh = await fetchPage(null);
+  if (generation !== state.generation) return true; // the person moved on
+  return fresh.items.every((item, i) => {
+    const kept = state.items[i];
+    return kept && kept.id === item.id && kept.updated_at === item.updated_at;
+  }) && (fresh.next_cursor !== null || fresh.items.length === state.items.length);
+}
 
 function reset(filters = state.filters) {
   state.filters = filters;
@@ -24,6 +77,7 @@ function reset(filters = state.filters) {
   state.done = false;
   state.loading = null;
   state.ahead = null;
+  state.restored = false;
   state.generation++;
 }
 
@@ -46,6 +100,7 @@ async function nextPage() {
     state.done = !page.next_cursor;
     state.loading = null;
     browsing.ids = state.items.map((i) => i.id);
+    save();
     if (!state.done) {
       // Read one page ahead: it is on its way while this one is drawn.
       const next = { cursor: state.cursor, page: fetchPage(state.cursor) };
@@ -64,12 +119,13 @@ async function nextPage() {
 
 /** Start loading the first page now (at sign-in, while other answers are awaited). */
 export function prefetchTimeline() {
-  if (!state.items.length) nextPage().catch(() => {});
+  if (!state.items.length && !restore()) nextPage().catch(() => {});
 }
 
 /** Reload from the first page (after an upload or a change of filters). */
 export function invalidateTimeline() {
   reset();
+  sessionStorage.removeItem(SAVED);
 }
 
 function filterForm(onApply) {
@@ -203,12 +259,22 @@ export async function timelinePage() {
   const form = filterForm((filters) => restart(filters));
   const header = h("div", { class: "timeline-head" },
     h("h1", {}, "Timeline"),
-    can("images:write") ? uploadPanel(() => restart(state.filters)) : null);
+    can("images:write") ? uploadPanel(() => {
+      sessionStorage.removeItem(SAVED);
+      restart(state.filters);
+    }) : null);
   show("Timeline", header, h("div", { class: "tools" }, form), grid, status, sentinel);
   const months = monthJump(jump);
   form.parentElement.append(months.field);
-  if (state.items.length) render(state.items);
-  else await more();
+  if (state.restored || restore()) {
+    state.restored = false;
+    render(state.items);
+    stillCurrent().then((current) => current || restart(state.filters), () => {});
+  } else if (state.items.length) {
+    render(state.items);
+  } else {
+    await more();
+  }
   months.fill();
   browsing.ids = state.items.map((i) => i.id);
   browsing.back = "#/";
