@@ -42,6 +42,7 @@ from image_repo.http.context import current_services, services_of
 from image_repo.http.keys.schemas import KeySchema, NewKeySchema
 from image_repo.http.tenants.schemas import TenantSchema
 from image_repo.imaging.limits import DecodeLimits
+from image_repo.services import discovery
 
 DURATION = re.compile(r"^(\d+)([smhdw])$")
 DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -175,8 +176,13 @@ def needs_database(command: Callable) -> Callable:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--advertise",
+    is_flag=True,
+    help="Publish the server on the local network over mDNS (also IMAGE_REPO_ADVERTISE).",
+)
 @with_appcontext
-def serve(host: str, port: int) -> None:
+def serve(host: str, port: int, advertise: bool) -> None:
     """Run the development server (use gunicorn in production).
 
     On the embedded default the database is migrated first, and on first run
@@ -192,7 +198,12 @@ def serve(host: str, port: int) -> None:
         _require_database(app)
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"Image Repo on http://{shown_host}:{server.port}/ (API docs at /docs)")
-    server.serve_forever()
+    if not (advertise or app.config["ADVERTISE"]):
+        server.serve_forever()
+        return
+    with discovery.Advertisement(host, server.port, app.config["API_VERSION"]) as published:
+        click.echo(f"Advertised on the local network as {published.instance_name!r}")
+        server.serve_forever()
 
 
 class _RequestHandler(WSGIRequestHandler):
@@ -521,6 +532,25 @@ def secrets_rotate_url_key() -> None:
     click.echo("URL signing secret rotated: URLs signed before no longer work")
 
 
+# --- discover -----------------------------------------------------------------
+
+
+@click.command("discover")
+@click.option("--timeout", default=3.0, show_default=True, help="Seconds to listen.")
+@click.option(
+    "--host",
+    default="0.0.0.0",  # noqa: S104 - where to listen for answers, every interface
+    show_default=True,
+    help="Listen on this interface's address (127.0.0.1: this machine only).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def discover_command(timeout: float, host: str, as_json: bool) -> None:
+    """List the Image Repo instances advertising themselves on the local network."""
+    found = discovery.discover(timeout=timeout, host=host)
+    lines = [f"{i['name']}  {i['url']}  (version {i['version']})" for i in found]
+    _emit(as_json, {"instances": found}, "\n".join(lines) or "no instance heard")
+
+
 def register_commands(app: Flask) -> None:
     for command in (
         serve,
@@ -531,5 +561,6 @@ def register_commands(app: Flask) -> None:
         fsck_command,
         previews_command,
         secrets_cli,
+        discover_command,
     ):
         app.cli.add_command(command)

@@ -14,6 +14,7 @@ command (``image-repo import``) built on it. The command needs no Flask app.
 from __future__ import annotations
 
 import email.utils
+import itertools
 import json
 import mimetypes
 import os
@@ -35,6 +36,7 @@ from urllib.parse import urlsplit
 
 import click
 import requests
+import tenacity
 
 from image_repo.cli.wording import counted
 
@@ -289,34 +291,50 @@ def _send_with_retries(send: Callable[[], requests.Response], run: _Run) -> requ
     """Send until there is a final answer.
 
     Connection errors and 5xx are retried ``run.retries`` times with
-    exponential backoff; 429 is waited out (Retry-After) without spending a
-    retry. Sending an upload again is safe: the server deduplicates, so a
-    repeat of bytes that did arrive only turns into a 200.
+    exponential, jittered backoff (tenacity); a 5xx's Retry-After is waited
+    out if longer. A 429 is waited out (Retry-After) without spending a
+    retry, and holds every worker. Sending an upload again is safe: the
+    server deduplicates, so a repeat of bytes that did arrive only turns
+    into a 200.
     """
-    attempt = 0
-    rate_limit_waits = 0
-    while True:
+    for rate_limit_waits in itertools.count(1):
+        response = _retrying(run)(_after_throttle(send, run))
+        if response.status_code != 429 or rate_limit_waits > MAX_RATE_LIMIT_WAITS:
+            return response
+        run.throttle.hold(_retry_after_s(response) or run.backoff(rate_limit_waits))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _after_throttle(send: Callable[[], requests.Response], run: _Run):
+    def attempt() -> requests.Response:
         run.throttle.wait(run.stop)
         if run.stop.is_set():
             raise _Stopped
-        try:
-            response = send()
-        except RETRYABLE_ERRORS:
-            if attempt >= run.retries:
-                raise
-            attempt += 1
-            run.pause(run.backoff(attempt))
-            continue
-        status = response.status_code
-        if status == 429 and rate_limit_waits < MAX_RATE_LIMIT_WAITS:
-            rate_limit_waits += 1
-            run.throttle.hold(_retry_after_s(response) or run.backoff(rate_limit_waits))
-            continue
-        if status >= 500 and attempt < run.retries:
-            attempt += 1
-            run.pause(max(run.backoff(attempt), _retry_after_s(response) or 0.0))
-            continue
-        return response
+        return send()
+
+    return attempt
+
+
+def _retrying(run: _Run) -> tenacity.Retrying:
+    def wait(state: tenacity.RetryCallState) -> float:
+        delay = run.backoff(state.attempt_number)
+        outcome = state.outcome
+        if outcome is not None and not outcome.failed:
+            delay = max(delay, _retry_after_s(outcome.result()) or 0.0)
+        return delay
+
+    return tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(run.retries + 1),
+        wait=wait,
+        # A pause that ends early because the run stopped gives up on the file.
+        sleep=run.pause,
+        retry=(
+            tenacity.retry_if_exception_type(RETRYABLE_ERRORS)
+            | tenacity.retry_if_result(lambda response: response.status_code >= 500)
+        ),
+        # Out of attempts: the last answer (a 5xx) or the last error, as is.
+        retry_error_callback=lambda state: state.outcome.result(),
+    )
 
 
 def _retry_after_s(response: requests.Response) -> float | None:

@@ -138,8 +138,17 @@ class ImageTag(Base):
     )
     tag: Mapped[str] = mapped_column(String(64), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(32))
+    # Copies of the image's sort keys, kept by the database itself (triggers
+    # of migration 0008, whoever writes the rows), so that a tag's images
+    # come in list order from one index range instead of a walk over the
+    # library. Never set them from code.
+    uploaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sort_time: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
-    __table_args__ = (Index("ix_image_tags_tenant_tag", "tenant_id", "tag", "image_id"),)
+    __table_args__ = (
+        Index("ix_image_tags_tag_uploaded", "tenant_id", "tag", "uploaded_at", "image_id"),
+        Index("ix_image_tags_tag_sort_time", "tenant_id", "tag", "sort_time", "image_id"),
+    )
 
 
 class Collection(Base):
@@ -170,6 +179,44 @@ class CollectionImage(Base):
     added_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_collection_images_image", "image_id"),)
+
+
+# --- Similar images: multi-index hashing over the perceptual hash ----------
+# One index per 16-bit band of ``phash`` (see domain/similar.py), holding
+# phash, id and trashed_at so that a probe reads no table row. Expressions,
+# not columns: nothing has to keep them in step with phash. Not partial:
+# PostgreSQL only keeps statistics for the expressions of whole indexes, and
+# without them it takes each band value for 0.5% of the table and scans.
+PHASH_BAND_INDEXES = tuple(
+    Index(
+        f"ix_images_phash_band{k}",
+        Image.tenant_id,
+        text(f"substr(phash, {4 * k + 1}, 4)"),
+        Image.phash,
+        Image.id,
+        Image.trashed_at,
+    )
+    for k in range(4)
+)
+
+
+# --- Timeline: image counts per tenant and UTC day of sort_time ------------
+class ImageDayCount(Base):
+    """How many images in the library (not in the trash) a tenant has per day.
+
+    Kept by triggers on ``images`` (migration 0008), so the timeline reads a
+    few thousand rows whatever the size of the library, and no code path can
+    forget it. Rows may reach 0; readers skip them.
+    """
+
+    __tablename__ = "image_day_counts"
+    __table_args__ = {"info": {"kept_by_triggers": True}}
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    image_count: Mapped[int] = mapped_column(Integer)
 
 
 # --- signed URLs and share links ----------------------------------------------

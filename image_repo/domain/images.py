@@ -9,19 +9,22 @@ found either (see ``domain.trash``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import Select, exists, func, or_, select, tuple_
+from sqlalchemy import Select, exists, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
-from image_repo.db.models import CollectionImage, Image, ImageTag
+from image_repo.db.models import CollectionImage, Image, ImageDayCount, ImageTag
 from image_repo.db.types import utcnow
 from image_repo.domain.errors import NotFound, PreconditionFailed
 from image_repo.domain.image_fields import clean_tags, taken_at_fields
 from image_repo.domain.trash import NOT_TRASHED
 
 SORT_COLUMNS = {"uploaded_at": Image.uploaded_at, "taken_at": Image.sort_time}
+# The same keys, as copied onto each tag of the image.
+TAG_SORT_COLUMNS = {"uploaded_at": ImageTag.uploaded_at, "taken_at": ImageTag.sort_time}
 
 
 @dataclass(frozen=True)
@@ -123,12 +126,22 @@ def list_images(
     after: tuple[datetime, str] | None = None,
     limit: int = 50,
 ) -> Page:
-    column = SORT_COLUMNS[sort]
-    query = _filtered(select(Image), tenant_id, filters)
+    if filters.tag:
+        # Driven by the tag's own index, which holds the sort keys (kept equal
+        # to the image's by the database): a page is one index range however
+        # rare the tag, where walking the library in order until a page of
+        # the tag turned up grew with the library.
+        key = (TAG_SORT_COLUMNS[sort], ImageTag.image_id)
+        query = select(Image).join(ImageTag, ImageTag.image_id == Image.id)
+        query = query.where(ImageTag.tenant_id == tenant_id, ImageTag.tag == filters.tag)
+        query = _filtered(query, tenant_id, replace(filters, tag=None))
+    else:
+        key = (SORT_COLUMNS[sort], Image.id)
+        query = _filtered(select(Image), tenant_id, filters)
     if after is not None:
-        key = tuple_(column, Image.id)
-        query = query.where(key < tuple_(*after) if descending else key > tuple_(*after))
-    order = (column.desc(), Image.id.desc()) if descending else (column.asc(), Image.id.asc())
+        position = tuple_(*key)
+        query = query.where(position < tuple_(*after) if descending else position > tuple_(*after))
+    order = [c.desc() for c in key] if descending else [c.asc() for c in key]
     rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))
     more = len(rows) > limit
     items = rows[:limit]
@@ -143,22 +156,19 @@ PERIOD_LENGTH = {"year": 4, "month": 7, "day": 10}
 
 
 def timeline(session: Session, tenant_id: str, granularity: str) -> list[tuple[str, int]]:
-    """Image counts per period of capture time (upload time when unknown), newest first."""
-    length = PERIOD_LENGTH[granularity]
-    dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
-        # Stored as text, 'YYYY-MM-DD HH:MM:SS...' in UTC.
-        period = func.substr(Image.sort_time, 1, length)
-    else:
-        day = func.to_char(func.timezone("UTC", Image.sort_time), "YYYY-MM-DD")
-        period = func.substr(day, 1, length)
+    """Image counts per period of capture time (upload time when unknown), newest first.
+
+    Summed from the per-day counts the database keeps (``image_day_counts``):
+    the cost follows the number of days with pictures, not of pictures.
+    """
+    period = func.substr(ImageDayCount.day, 1, PERIOD_LENGTH[granularity])
     query = (
-        select(period.label("period"), func.count(Image.id))
-        .where(Image.tenant_id == tenant_id, NOT_TRASHED)
+        select(period.label("period"), func.sum(ImageDayCount.image_count))
+        .where(ImageDayCount.tenant_id == tenant_id, ImageDayCount.image_count > 0)
         .group_by("period")
         .order_by(period.desc())
     )
-    return [(row[0], row[1]) for row in session.execute(query)]
+    return [(row[0], int(row[1])) for row in session.execute(query)]
 
 
 def etag_of(image: Image) -> str:
@@ -174,8 +184,10 @@ def update_image(
     if_match: set[str] | None = None,
 ) -> Image:
     """Apply client-settable changes; ``if_match`` holds ETags the client expects."""
-    if if_match is not None and "*" not in if_match and etag_of(image) not in if_match:
-        raise PreconditionFailed("The image changed since you read it (ETag mismatch).")
+    conditional = if_match is not None and "*" not in if_match
+    if conditional and etag_of(image) not in if_match:
+        raise PreconditionFailed(_CHANGED)
+    _raise_version(session, image, only_from=image.version if conditional else None)
     for name in ("title", "description"):
         if name in changes:
             setattr(image, name, changes[name])
@@ -189,7 +201,30 @@ def update_image(
         image.tags = [
             current.get(tag) or ImageTag(tag=tag, tenant_id=image.tenant_id) for tag in wanted
         ]
-    image.version += 1
     image.updated_at = utcnow()
     session.flush()
     return image
+
+
+_CHANGED = "The image changed since you read it (ETag mismatch)."
+
+
+def _raise_version(session: Session, image: Image, *, only_from: int | None) -> None:
+    """Take the next version in the database itself, before any change.
+
+    With ``only_from``, only if the stored version is still that one: the
+    comparison and the write are one statement, so of two requests holding
+    the same ETag exactly one wins (the other waits for the row, then finds
+    it changed) instead of both passing a check made on what each had read.
+    """
+    query = update(Image).where(Image.id == image.id)
+    if only_from is not None:
+        query = query.where(Image.version == only_from)
+    new_version = session.execute(
+        query.values(version=Image.version + 1)
+        .returning(Image.version)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if new_version is None:
+        raise PreconditionFailed(_CHANGED)
+    set_committed_value(image, "version", new_version)

@@ -12,6 +12,7 @@ from flask.sessions import SessionInterface
 from flask_cors import CORS
 
 from image_repo.cli import register_commands
+from image_repo.cli.transfer import register_transfer_commands
 from image_repo.config import load_config
 from image_repo.http.access import init_access
 from image_repo.http.api import Api
@@ -106,6 +107,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_endpoints(api)
     _register_gallery(app)
     register_commands(app)
+    register_transfer_commands(app)
 
     @app.after_request
     def _no_sniffing(response):
@@ -133,6 +135,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _register_endpoints(api: Api) -> None:
     # Importing resources registers their routes on the blueprints.
+    from image_repo.http.archives import resources as _archives  # noqa: F401
+    from image_repo.http.archives.blueprint import archives_bp
     from image_repo.http.collections import resources as _collections  # noqa: F401
     from image_repo.http.collections.blueprint import collections_bp
     from image_repo.http.images import resources as _images  # noqa: F401
@@ -162,6 +166,7 @@ def _register_endpoints(api: Api) -> None:
         keys_bp,
         tenants_bp,
         operations_bp,
+        archives_bp,
     )
     for blueprint in blueprints:
         api.register_blueprint(blueprint)

@@ -39,6 +39,7 @@ from sqlalchemy import and_, bindparam
 from werkzeug.http import http_date, parse_etags
 from werkzeug.wsgi import wrap_file
 
+from image_repo.db.driver_query import DriverQuery
 from image_repo.db.models import ApiKey, Image
 from image_repo.db.types import utcnow
 from image_repo.domain.permissions import IMAGES_READ
@@ -100,7 +101,7 @@ class RenditionFront:
         self._names: dict[str, tuple[str, str]] = {}
         self._memo_lock = threading.Lock()
         self._hits = self.services.metrics.rendition_cache.labels("hit")
-        self._query = (
+        query = (
             key_row_query()
             .add_columns(Image.sha256)
             .outerjoin(
@@ -113,9 +114,12 @@ class RenditionFront:
             )
             .where(ApiKey.id == bindparam("key_id"))
         )
+        engine = self.services.engine
+        self._query = DriverQuery(engine, query)
         # A signed URL's: the same, with the URL secret (http.signing checks the same).
-        self._signed_query = self._query.add_columns(
-            current_secret_query().scalar_subquery().label("url_secret")
+        self._signed_query = DriverQuery(
+            engine,
+            query.add_columns(current_secret_query().scalar_subquery().label("url_secret")),
         )
 
     # -- what the full stack teaches the front ----------------------------------
@@ -201,11 +205,8 @@ class RenditionFront:
             if key_match is None or is_operator_key(self.app.config, api_key):
                 return None
             key_id = key_match.group(1)
-        with services.engine.connect() as connection:
-            row = connection.execute(
-                self._signed_query if signed else self._query,
-                {"key_id": key_id, "image_id": image_id},
-            ).first()
+        query = self._signed_query if signed else self._query
+        row = query.first({"key_id": key_id, "image_id": image_id})
         now = utcnow()
         if row is None or row.sha256 is None:
             return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,9 @@ from image_repo.storage.base import (
 TEMP_PREFIX = ".tmp-"
 # mkstemp may race with delete() pruning an empty folder; a few retries settle it.
 _MKSTEMP_ATTEMPTS = 3
+# Folders already found to stay under root; cleared when full (fan-out folders
+# are few: two levels of 256).
+_REAL_FOLDERS_MAX = 100_000
 
 
 @contextlib.contextmanager
@@ -60,6 +64,7 @@ class LocalBlobStore(BlobStore):
             raise StorageError(f"cannot create blob folder {root}: {exc}") from exc
         self.root = Path(root).resolve()
         self._root = str(self.root)
+        self._real_folders: set[str] = set()
 
     def __repr__(self) -> str:
         return f"LocalBlobStore({str(self.root)!r})"
@@ -175,12 +180,29 @@ class LocalBlobStore(BlobStore):
     def _path(self, key: str) -> Path:
         """The file for a key; the key is validated and must stay under root."""
         path = os.path.join(self._root, *validate_key(key).split("/"))
-        # Keys cannot hold "..", but a symlink planted inside root could lead out.
-        # (os.path, not pathlib: this runs on every request that sends a file.)
+        # Keys cannot hold "..", but a symlink planted inside root could lead
+        # out. Resolving the whole path costs an lstat per component on every
+        # request that sends a file, so folders found real are remembered and
+        # only the file itself is looked at each time (os.path, not pathlib,
+        # for the same reason).
+        folder = os.path.dirname(path)
+        if folder not in self._real_folders:
+            self._check_inside(folder, key)
+            if len(self._real_folders) >= _REAL_FOLDERS_MAX:
+                self._real_folders.clear()
+            self._real_folders.add(folder)
+        try:
+            is_link = stat.S_ISLNK(os.lstat(path).st_mode)
+        except OSError:
+            is_link = False  # missing (or unreadable): the caller's operation says so
+        if is_link:
+            self._check_inside(path, key)
+        return Path(path)
+
+    def _check_inside(self, path: str, key: str) -> None:
         real = os.path.realpath(path)
         if real != path and not real.startswith(self._root + os.sep):
             raise InvalidKey(f"blob key resolves outside the store: {key!r}")
-        return Path(path)
 
     def _mkstemp(self, folder: Path, key: str) -> tuple[int, str]:
         for _ in range(_MKSTEMP_ATTEMPTS):

@@ -6,6 +6,8 @@ import hashlib
 
 import pytest
 
+from image_repo.domain import images
+from image_repo.domain.errors import PreconditionFailed
 from image_repo.http.context import services_of
 from tests.support.images import jpeg_bytes, png_bytes, upload
 
@@ -245,3 +247,27 @@ def test_a_range_that_cannot_be_used_is_ignored(client, tenant):
     assert client.get(url, headers={**tenant.headers(), "Range": "bytes=0-3"}).status_code == 206
     beyond = client.get(url, headers={**tenant.headers(), "Range": f"bytes={len(data)}-"})
     assert beyond.status_code == 416
+
+
+def test_two_updates_holding_the_same_etag_cannot_both_win(app, client, tenant):
+    """The ETag check and the write are one: a writer that read the image
+    before another's update committed gets 412, though what it holds in
+    memory still matches the ETag it sends."""
+    image_id = upload(client, tenant.headers(), png_bytes(31)).json["id"]
+    etag = client.get(f"/images/{image_id}", headers=tenant.headers()).headers["ETag"]
+    sessions = services_of(app).sessions
+    with sessions() as slow, sessions() as fast:
+        held = images.get_image(slow, tenant.tenant_id, image_id)  # read, not yet written
+        assert images.etag_of(held) == etag.strip('"')
+        images.update_image(
+            fast,
+            images.get_image(fast, tenant.tenant_id, image_id),
+            {"title": "first"},
+            if_match={etag.strip('"')},
+        )
+        fast.commit()
+        with pytest.raises(PreconditionFailed):
+            images.update_image(slow, held, {"title": "second"}, if_match={images.etag_of(held)})
+        slow.rollback()
+    body = client.get(f"/images/{image_id}", headers=tenant.headers()).json
+    assert body["title"] == "first"

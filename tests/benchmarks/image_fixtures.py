@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -97,16 +97,27 @@ FIRST_UPLOAD = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 def image_rows(
-    tenant_id: str, start: int, stop: int, *, ids: list[str]
+    tenant_id: str,
+    start: int,
+    stop: int,
+    *,
+    ids: list[str],
+    phash_of: Callable[[int], str | None] | None = None,
+    taken_of: Callable[[int], datetime | None] | None = None,
 ) -> Iterator[dict[str, object]]:
     """Rows for ``images`` numbered ``start`` .. ``stop - 1``, every NOT NULL column filled.
 
     Row ``n`` was uploaded ``n`` seconds (plus a few microseconds, so no two
     collide) after FIRST_UPLOAD; half carry a capture time. ``ids[n]`` is its id.
+    ``phash_of(n)`` and ``taken_of(n)`` replace the default hash (``n`` in hex)
+    and capture time.
     """
     for n in range(start, stop):
         uploaded = FIRST_UPLOAD + timedelta(seconds=n, microseconds=n % 997)
-        taken = uploaded - timedelta(days=30, seconds=n % 86400) if n % 2 else None
+        if taken_of is not None:
+            taken = taken_of(n)
+        else:
+            taken = uploaded - timedelta(days=30, seconds=n % 86400) if n % 2 else None
         yield {
             "id": ids[n],
             "tenant_id": tenant_id,
@@ -145,7 +156,7 @@ def image_rows(
             "gps_longitude": 2.35 if n % 7 == 0 else None,
             "gps_altitude": None,
             "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
-            "phash": f"{n:016x}",
+            "phash": phash_of(n) if phash_of is not None else f"{n:016x}",
         }
 
 

@@ -89,6 +89,11 @@ RULES = (
         "starts the development server, which runs until stopped",
     ),
     Rule(
+        r"\bimage-repo migrate\b",
+        "skip",
+        "needs a target PostgreSQL and S3: tests/e2e/test_migrate.py runs it against both",
+    ),
+    Rule(
         r"^\.venv/bin/image-repo ",
         "cli",
         "the command line, on the live server's data folder",

@@ -566,6 +566,20 @@ def test_local_symlink_out_of_root_is_refused(local_store, tmp_path):
     assert list(local_store.iter_keys()) == []  # symlinks are not followed
 
 
+def test_local_symlinked_file_out_of_root_is_refused(local_store, tmp_path):
+    # The folder is real (and remembered as such); the file itself leads out.
+    inside = put_bytes(local_store, b"real", blob_key("abcd" + "1" * 60))
+    folder = local_store.local_path(inside).parent
+    (tmp_path / "secret").write_bytes(b"secret")
+    key = blob_key(SHA)  # same folder
+    (folder / SHA).symlink_to(tmp_path / "secret")
+    with pytest.raises(InvalidKey):
+        local_store.open(key)
+    with pytest.raises(InvalidKey):
+        local_store.local_path(key)
+    assert local_store.open(inside).read() == b"real"
+
+
 def test_local_ignores_stray_files(local_store):
     key = put_bytes(local_store, b"real")
     (local_store.root / "README").write_text("not a blob")
