@@ -2,7 +2,7 @@
 
 import { ApiError, call, get } from "./api.js";
 import { arrowKeys, tile } from "./grid.js";
-import { browsing, can, features } from "./session.js";
+import { browsing, can } from "./session.js";
 import { sharePanel } from "./share.js";
 import { withUrls } from "./sources.js";
 import { h, show, toast } from "./ui.js";
@@ -101,5 +101,5 @@ export async function albumPage(id) {
     heading,
     can("images:write") ? h("section", { class: "panel" }, rename, error) : null,
     grid, status,
-    features.shares && can("shares:manage") ? sharePanel({ collection_id: id }) : null);
+    can("shares:manage") ? sharePanel({ collection_id: id }) : null);
 }

@@ -5,7 +5,7 @@
 import { ApiError, call, get } from "./api.js";
 import { paintBehind } from "./blurhash.js";
 import { tile } from "./grid.js";
-import { browsing, can, features } from "./session.js";
+import { browsing, can } from "./session.js";
 import { largeSources, originalUrl, withUrls } from "./sources.js";
 import { sharePanel } from "./share.js";
 import { invalidateTimeline } from "./timeline.js";
@@ -241,7 +241,7 @@ export async function imagePage(id) {
     if (!side.isConnected) return;
     side.append(albums);
   }
-  if (features.shares && can("shares:manage")) side.append(sharePanel({ image_id: id }));
+  if (can("shares:manage")) side.append(sharePanel({ image_id: id }));
   const similar = await similarBox(image);
   if (similar && side.isConnected) document.getElementById("main").append(similar);
 }

@@ -8,7 +8,3 @@ export const can = (permission) =>
 // The images the current grid shows, in order: the image page's arrows walk it.
 export const browsing = { ids: [], back: "#/" };
 
-// What this release of the service offers beyond the core API. The gallery
-// ships with the service, so these are known, not probed (a probe's 404
-// would be an error in the browser's console).
-export const features = { signedUrls: true, shares: true };

@@ -1,15 +1,13 @@
 // Where an <img> gets its bytes: the one module that knows.
 //
-// With signed URLs (images listed with ?urls=true carry `urls`), an <img> takes
-// them as they are: no key, cacheable by the browser. Without them (an older
-// service), the bytes are fetched with the key and shown from blob: URLs.
+// Images asked for with ?urls=true carry signed `urls`: an <img> takes them as
+// they are, no key, cacheable by the browser. Lists without them (similar
+// images) have their bytes fetched with the key and shown from blob: URLs.
 
 import { call, fetchBlob } from "./api.js";
-import { features } from "./session.js";
 
-/** `path` asking for signed URLs in the answer when the service makes them. */
+/** `path` asking for signed URLs in the answer. */
 export function withUrls(path) {
-  if (!features.signedUrls) return path;
   return `${path}${path.includes("?") ? "&" : "?"}urls=true`;
 }
 
