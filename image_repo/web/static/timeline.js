@@ -263,7 +263,10 @@ export async function timelinePage() {
       sessionStorage.removeItem(SAVED);
       restart(state.filters);
     }) : null);
-  show("Timeline", header, h("div", { class: "tools" }, form), grid, status, sentinel);
+  // Folded on a phone: the grid comes first there.
+  const tools = h("details", { class: "tools", open: window.matchMedia("(min-width: 800px)").matches },
+    h("summary", {}, "Filters and months"), h("div", { class: "tool-row" }, form));
+  show("Timeline", header, tools, grid, status, sentinel);
   const months = monthJump(jump);
   form.parentElement.append(months.field);
   if (state.restored || restore()) {
