@@ -15,6 +15,13 @@ export class ApiError extends Error {
   }
 }
 
+// The API's root: the folder above the gallery's page, so a service mounted
+// under a path prefix (SCRIPT_NAME) works as well as one at the root.
+const ROOT = new URL("../", document.baseURI);
+
+/** The absolute URL of an API path written from the root ("/images"). */
+export const apiUrl = (path) => new URL(path.replace(/^\//, ""), ROOT).href;
+
 function authHeaders(extra = {}) {
   return { ...extra, Authorization: `Bearer ${getKey()}` };
 }
@@ -37,7 +44,7 @@ export async function call(path, { method = "GET", json, headers = {} } = {}) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(json);
   }
-  const response = await fetch(path, init);
+  const response = await fetch(apiUrl(path), init);
   const data = await readBody(response);
   if (!response.ok) {
     if (response.status === 401) onUnauthorized.forEach((fn) => fn());
@@ -50,7 +57,7 @@ export const get = async (path) => (await call(path)).data;
 
 /** The bytes of a keyed URL (a rendition, the original) as a Blob. */
 export async function fetchBlob(path) {
-  const response = await fetch(path, { headers: authHeaders() });
+  const response = await fetch(apiUrl(path), { headers: authHeaders() });
   if (!response.ok) throw new ApiError(response.status, await readBody(response));
   return response.blob();
 }
@@ -71,7 +78,7 @@ export function query(params) {
 export function upload(path, file, onProgress) {
   return new Promise((resolve) => {
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", path);
+    xhr.open("POST", apiUrl(path));
     xhr.setRequestHeader("Authorization", `Bearer ${getKey()}`);
     xhr.setRequestHeader("Accept", "application/json");
     xhr.responseType = "json";
