@@ -151,8 +151,9 @@ SETTINGS: tuple[Setting, ...] = (
         "RENDITION_PREVIEWS",
         _bool,
         True,
-        "Keep a 1024 px preview of each large JPEG upload (about 2-5% of its bytes); "
-        "renditions up to 512 px start from it instead of decoding the original.",
+        "Keep a 1024 px preview of each large image (JPEGs at upload, other formats in a "
+        "background job; a few per cent of its bytes); renditions up to 512 px start from it "
+        "instead of decoding the original.",
     ),
     Setting(
         "RENDITION_FRONT",
@@ -221,6 +222,42 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "Redis URL for rate-limit counters shared by several instances (default: a file in "
         "the data folder, shared by one instance's processes).",
+    ),
+    # --- background jobs (image_repo.jobs) ---
+    Setting(
+        "QUEUE_URL",
+        str,
+        None,
+        "Where queued jobs wait: `redis://host:6379/1`, or `sqlite:////path/queue.db` (default: "
+        "Redis at `IMAGE_REPO_REDIS_URL` when set, else `queue.db` in the data folder).",
+    ),
+    Setting(
+        "QUEUE_NAME",
+        str,
+        "image-repo",
+        "Name of the queue in its store: instances with their own databases that share one "
+        "Redis need names of their own.",
+    ),
+    Setting(
+        "QUEUE_THREADS",
+        int,
+        2,
+        "Worker threads `image-repo serve` runs for queued jobs on the embedded queue "
+        "(0: none; run `image-repo worker`).",
+    ),
+    Setting(
+        "JOB_LEASE",
+        int,
+        600,
+        "Seconds a worker holds a job; a job still pending after its lease lost its worker "
+        "(killed) and is queued again.",
+    ),
+    Setting("JOB_RETRIES", int, 4, "Times a failed job is retried before it is marked failed."),
+    Setting(
+        "JOB_RETRY_DELAY",
+        int,
+        10,
+        "Seconds before a failed job's first retry; each further retry waits twice as long.",
     ),
     Setting(
         "RATELIMIT_READ",
@@ -373,10 +410,25 @@ def _validate(config: dict[str, Any]) -> None:
         raise ConfigError(
             f"{ENV_PREFIX}SHARE_DEFAULT_TTL must not exceed {ENV_PREFIX}SHARE_MAX_TTL"
         )
+    _validate_jobs(config)
     sizes = config["THUMBNAIL_SIZES"]
     if not sizes or not all(isinstance(v, int) and 0 < v <= 8192 for v in sizes.values()):
         raise ConfigError(
             f"{ENV_PREFIX}THUMBNAIL_SIZES must map names to pixel sizes from 1 to 8192"
+        )
+
+
+def _validate_jobs(config: dict[str, Any]) -> None:
+    for key in ("JOB_LEASE", "JOB_RETRY_DELAY"):
+        if config[key] <= 0:
+            raise ConfigError(f"{SETTINGS_BY_KEY[key].env_name} must be positive")
+    for key in ("JOB_RETRIES", "QUEUE_THREADS"):
+        if config[key] < 0:
+            raise ConfigError(f"{SETTINGS_BY_KEY[key].env_name} must be 0 or more")
+    url = config.get("QUEUE_URL")
+    if url and not url.startswith(("sqlite:///", "redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"{ENV_PREFIX}QUEUE_URL must be a redis:// URL or a sqlite:/// path, not {url!r}"
         )
 
 

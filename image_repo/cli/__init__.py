@@ -36,12 +36,14 @@ from image_repo.cli.wording import counted
 from image_repo.config import default_data_dir
 from image_repo.db import migrate
 from image_repo.db.engine import sqlite_path
-from image_repo.domain import maintenance, signing, tenancy, trash
+from image_repo.db.models import Image
+from image_repo.domain import analyses, maintenance, signing, tenancy, trash
 from image_repo.domain.errors import DomainError
 from image_repo.http.context import current_services, services_of
 from image_repo.http.keys.schemas import KeySchema, NewKeySchema
 from image_repo.http.tenants.schemas import TenantSchema
 from image_repo.imaging.limits import DecodeLimits
+from image_repo.jobs import consumer, queue
 from image_repo.services import discovery
 
 DURATION = re.compile(r"^(\d+)([smhdw])$")
@@ -198,6 +200,7 @@ def serve(host: str, port: int, advertise: bool) -> None:
         _require_database(app)
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"Image Repo on http://{shown_host}:{server.port}/ (API docs at /docs)")
+    _start_jobs(app)
     if not (advertise or app.config["ADVERTISE"]):
         server.serve_forever()
         return
@@ -551,6 +554,100 @@ def discover_command(timeout: float, host: str, as_json: bool) -> None:
     _emit(as_json, {"instances": found}, "\n".join(lines) or "no instance heard")
 
 
+# --- background jobs ------------------------------------------------------------
+
+
+def _start_jobs(app: Flask) -> None:
+    """``serve`` on the embedded queue runs its jobs itself, in threads."""
+    services = services_of(app)
+    if not queue.is_embedded(app.config):
+        click.echo("Jobs queue in Redis: run `image-repo worker` to process them.")
+        return
+    threads = app.config["QUEUE_THREADS"]
+    if consumer.start_embedded(services, threads) is not None:
+        click.echo(f"Running queued jobs in {counted(threads, 'thread')}.")
+
+
+@click.command("worker")
+@click.option(
+    "--threads",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Jobs run at once by this process.",
+)
+@with_appcontext
+@needs_database
+def worker_command(threads: int) -> None:
+    """Run queued jobs (previews, ...) until stopped.
+
+    Run as many as you like, on any machine that reaches the database, the
+    blob store and the queue (IMAGE_REPO_QUEUE_URL or IMAGE_REPO_REDIS_URL;
+    on the embedded default the queue is a file in the data folder). Ctrl-C
+    finishes the jobs in hand; SIGTERM stops at once (those jobs run again).
+    """
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    services = services_of(_app())
+    click.echo(f"image-repo worker: {counted(threads, 'thread')} on {_queue_shown(_app())}")
+    consumer.run_worker(services, threads)
+
+
+def _queue_shown(app: Flask) -> str:
+    url = queue.queue_url(app.config)
+    if url.startswith("sqlite:///"):
+        return url.removeprefix("sqlite:///")
+    return re.sub(r"//[^@/]*@", "//***@", url)  # no password in the output
+
+
+@click.command("analyze")
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Queue every analysis of every image again (default: --missing).",
+)
+@click.option(
+    "--missing",
+    is_flag=True,
+    help="Queue only what images lack, or what failed (the default).",
+)
+@JSON_OPTION
+@with_appcontext
+@needs_database
+def analyze_command(everything: bool, missing: bool, as_json: bool) -> None:
+    """Queue background analyses (previews, ...) for images already stored."""
+    if everything and missing:
+        raise click.UsageError("--all and --missing exclude each other.")
+    services = current_services()
+    with _session() as session:
+        total = len(analyses.library_ids(session, limit=None))
+    images_seen = queued = 0
+    by_kind: dict[str, int] = {}
+    after = None
+    with click.progressbar(length=total, label="analyze", file=sys.stderr, hidden=as_json) as bar:
+        while True:
+            with _session() as session:
+                ids = analyses.library_ids(session, after=after)
+                for image_id in ids:
+                    image = session.get(Image, image_id)
+                    kinds = analyses.reanalyse(session, services, image, everything=everything)
+                    for kind in kinds:
+                        by_kind[kind] = by_kind.get(kind, 0) + 1
+                    queued += len(kinds)
+                # Committed here: the after-commit hook queues this batch.
+            if not ids:
+                break
+            images_seen += len(ids)
+            after = ids[-1]
+            bar.update(len(ids))
+    payload = {"images": images_seen, "queued": queued, "by_kind": by_kind}
+    kinds_text = ", ".join(f"{n} {k}" for k, n in sorted(by_kind.items())) or "nothing"
+    text = f"looked at {counted(images_seen, 'image')}; queued {kinds_text}"
+    _emit(as_json, payload, text)
+
+
 def register_commands(app: Flask) -> None:
     for command in (
         serve,
@@ -562,5 +659,7 @@ def register_commands(app: Flask) -> None:
         previews_command,
         secrets_cli,
         discover_command,
+        worker_command,
+        analyze_command,
     ):
         app.cli.add_command(command)

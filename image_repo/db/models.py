@@ -103,6 +103,13 @@ class Image(Base):
     tags: Mapped[list[ImageTag]] = relationship(
         cascade="all, delete-orphan", order_by="ImageTag.tag", lazy="selectin"
     )
+    # Background analyses (preview, faces, ...): one row per kind, see domain.analyses.
+    analyses: Mapped[list[ImageAnalysis]] = relationship(
+        cascade="all, delete-orphan",
+        order_by="ImageAnalysis.kind",
+        lazy="selectin",
+        passive_deletes=True,
+    )
 
     __table_args__ = (
         # One image per content per tenant: concurrent uploads of the same
@@ -179,6 +186,34 @@ class CollectionImage(Base):
     added_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_collection_images_image", "image_id"),)
+
+
+class ImageAnalysis(Base):
+    """The state of one background analysis of one image (domain.analyses).
+
+    The row, not the queue, is the truth: a job whose message was lost (a
+    worker killed mid-job) is found again by its expired lease and queued anew.
+    """
+
+    __tablename__ = "image_analyses"
+
+    image_id: Mapped[str] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending, done, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Set while a worker runs the job; a pending row whose lease has run out
+    # lost its worker (or its message) and is queued again.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        Index("ix_image_analyses_state", "state", "kind", "updated_at"),
+        Index("ix_image_analyses_tenant", "tenant_id", "kind", "state"),
+    )
 
 
 # --- Similar images: multi-index hashing over the perceptual hash ----------

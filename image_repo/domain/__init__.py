@@ -2,7 +2,8 @@
 
 images, image_fields (what clients set on an image, and how it is shown
 back), ingest, tenancy, albums (collections), renditions, similar,
-maintenance, permissions, errors, ids, locks. Nothing here imports Flask (a test checks): the HTTP
+maintenance, permissions, errors, ids, locks, analyses (background work
+on images and its state), previews. Nothing here imports Flask (a test checks): the HTTP
 layer, the CLI and scripts call the same functions.
 
 Who commits: the caller. A domain function writes through the session it is

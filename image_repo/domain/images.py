@@ -9,6 +9,7 @@ found either (see ``domain.trash``).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -172,8 +173,13 @@ def timeline(session: Session, tenant_id: str, granularity: str) -> list[tuple[s
 
 
 def etag_of(image: Image) -> str:
-    """Strong ETag of an image's metadata: changes with every update."""
-    return f"{image.id}-v{image.version}"
+    """Strong ETag of an image's metadata: changes with every update, and when one of its
+    analyses (shown with it) changes state."""
+    tag = f"{image.id}-v{image.version}"
+    if image.analyses:
+        states = ",".join(f"{a.kind}:{a.state}:{a.attempts}" for a in image.analyses)
+        tag += "-" + hashlib.sha256(states.encode()).hexdigest()[:8]
+    return tag
 
 
 def update_image(

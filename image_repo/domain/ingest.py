@@ -22,7 +22,7 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from image_repo.db.models import Image, ImageTag, Tenant
 from image_repo.db.types import utcnow
+from image_repo.domain import analyses, previews
 from image_repo.domain.errors import (
     BackendUnavailable,
     InvalidInput,
@@ -139,7 +140,10 @@ def ingest(
     max_pixels: int,
     make_preview: bool = True,
     limits: DecodeLimits = DEFAULT_LIMITS,
+    services: Any = None,
 ) -> IngestResult:
+    """Take an upload in; with ``services``, a new image's analyses are asked for
+    (``domain.analyses``: queued when the caller commits)."""
     sha, size = sha256_of(stream)
     if size > max_bytes:
         raise TooLarge(f"The file is {size} bytes; the limit is {max_bytes}.", image=["too large"])
@@ -161,8 +165,7 @@ def ingest(
         store.put(blob_key(sha), stream)
     except StorageError as exc:
         raise BackendUnavailable("The image store is not available; nothing was saved.") from exc
-    if info.preview is not None:
-        _store_preview(store, sha, info.preview)
+    previewed = info.preview is not None and _store_preview(store, sha, info.preview)
 
     image = _new_image(tenant_id, sha, size, info, filename, fields, tags)
     try:
@@ -174,15 +177,19 @@ def ingest(
         if winner is None:
             raise
         return IngestResult(winner, created=False, decode_seconds=decode_seconds)
+    if services is not None:
+        analyses.request_new(session, services, image, done=[previews.KIND] if previewed else [])
     return IngestResult(image, created=True, decode_seconds=decode_seconds)
 
 
-def _store_preview(store: BlobStore, sha: str, data: bytes) -> None:
+def _store_preview(store: BlobStore, sha: str, data: bytes) -> bool:
     # A preview only saves time: renditions decode the original without it.
     try:
         put_preview(store, sha, data)
     except StorageError:
         log.warning("could not store the preview of %s; renditions will decode the original", sha)
+        return False
+    return True
 
 
 def _new_image(

@@ -18,6 +18,7 @@ from flask import Flask, g, has_app_context, request
 from image_repo.http.access import access_for
 from image_repo.http.context import current_services, http_state, services_of
 from image_repo.imaging.render import Decode, add_observer
+from image_repo.jobs.queue import observe as observe_queue
 from image_repo.services.metrics import Metrics
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -36,6 +37,7 @@ def metrics() -> Metrics:
 
 
 def render_metrics() -> bytes:
+    observe_queue(current_services(), metrics())
     return metrics().exposition()
 
 

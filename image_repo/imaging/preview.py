@@ -1,4 +1,7 @@
-"""Previews: a reduced copy of a large JPEG, made at upload, that small renditions start from.
+"""Previews: a reduced copy of a large original that small renditions start from.
+
+This module is the JPEG kind, made at upload; every other format gets a PNG
+preview in a background job (``render.previews``), on the same sizes.
 
 A thumbnail of a 24 MP JPEG costs one pass of entropy decoding over the
 whole file, even with shrink-on-load (DCT scaling), and that pass is over 90%
@@ -13,8 +16,9 @@ source pixels than the preview holds start from it instead of the original
 The preview keeps the original's orientation, colour mode and ICC profile
 (and its EXIF orientation tag, nothing else), so the renderer treats it like
 a shrink-on-load decode of the original. Only JPEG (and MPO) in L or RGB get
-one: CMYK JPEGs carry inversion conventions a re-encode would lose, and other
-formats have no cheap scaled decode to take it from.
+one here: CMYK JPEGs carry inversion conventions a re-encode would lose, and
+other formats have no cheap scaled decode to take it from (both get theirs
+in a job: ``render.previews``).
 """
 
 from __future__ import annotations

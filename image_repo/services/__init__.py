@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,9 +28,14 @@ from image_repo.config import ConfigError
 from image_repo.db.engine import make_engine, make_session_factory
 from image_repo.domain.locks import FileLocks, RedisLocks
 from image_repo.domain.permissions import group_map
+from image_repo.jobs.queue import install as install_queue_hooks
+from image_repo.jobs.queue import make_queue
 from image_repo.services.metrics import Metrics
 from image_repo.services.ratelimits import Budgets
 from image_repo.storage import BlobStore, LocalBlobStore
+
+if TYPE_CHECKING:
+    from huey import Huey
 
 Locks = FileLocks | RedisLocks
 
@@ -42,8 +47,6 @@ class Services:
     sessions: sessionmaker[Session]
     group_permissions: dict[str, frozenset[str]]
     budgets: Budgets
-    # The job queue, once there is one.
-    queue: Any = None
     # Share links' own budgets: READ for what they serve, WRITE for password attempts.
     share_budgets: Budgets | None = None
     _per_process: dict[str, tuple[int, Any]] = field(default_factory=dict, repr=False)
@@ -58,6 +61,11 @@ class Services:
     def locks(self) -> Locks:
         """Redis locks when Redis is configured (shared by instances), else file locks."""
         return self._in_this_process("locks", make_locks)
+
+    @property
+    def queue(self) -> Huey:
+        """The job queue (jobs.queue), made on first use in each process."""
+        return self._in_this_process("queue", lambda _config: make_queue(self))
 
     @property
     def metrics(self) -> Metrics:
@@ -102,7 +110,7 @@ def build_services(config: Mapping[str, Any]) -> Services:
             f"IMAGE_REPO_SHARE_RATELIMIT or IMAGE_REPO_SHARE_PASSWORD_RATELIMIT is invalid: {exc}"
         ) from exc
     engine = make_engine(config["DATABASE_URL"])
-    return Services(
+    services = Services(
         config=config,
         engine=engine,
         sessions=make_session_factory(engine),
@@ -110,6 +118,8 @@ def build_services(config: Mapping[str, Any]) -> Services:
         budgets=budgets,
         share_budgets=share_budgets,
     )
+    install_queue_hooks(services)
+    return services
 
 
 def make_blob_store(config: Mapping[str, Any]) -> BlobStore:

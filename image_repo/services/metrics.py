@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -48,6 +55,30 @@ class Metrics:
             registry=registry,
         )
         self._request_children: dict = {}
+        self._init_jobs(registry)
+
+    def _init_jobs(self, registry: CollectorRegistry | None) -> None:
+        # Background jobs (image_repo.jobs): what they did, how long they took,
+        # and how many wait in the queue (set when /metrics is read).
+        self.jobs = Counter(
+            "image_repo_jobs",
+            "Jobs ended, by analysis kind and outcome (done, failed, retry, duplicate, gone, ...).",
+            ["kind", "outcome"],
+            registry=registry,
+        )
+        self.job_seconds = Histogram(
+            "image_repo_job_duration_seconds",
+            "Time a job took, by analysis kind.",
+            ["kind"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.queue_depth = Gauge(
+            "image_repo_queue_depth",
+            "Jobs waiting in the queue (not counting retries scheduled for later).",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
 
     @classmethod
     def for_process(cls) -> Metrics:

@@ -45,7 +45,7 @@ def test_help_lists_only_this_programs_commands_and_options(tmp_path):
     listed = {line.split()[0] for line in commands.splitlines() if line.strip()}
     assert listed == {
         "db", "fsck", "gc", "import", "keys", "openapi", "previews", "routes", "secrets", "serve",
-        "tenants", "discover", "export", "import-archive", "migrate",
+        "tenants", "discover", "worker", "analyze", "export", "import-archive", "migrate",
     }  # fmt: skip
     # Flask's own options are not this program's.
     for option in ("--app", "--env-file", "--debug", "Flask"):

@@ -14,7 +14,8 @@ from image_repo.imaging.render import RenderParams, observing, preview_may_serve
 from image_repo.storage import blob_key, preview_key
 from tests.conftest import create_tenant, make_app
 from tests.support.corpus import corpus_path
-from tests.support.images import upload
+from tests.support.images import png16_bytes, upload
+from tests.support.jobs import run_queued
 
 
 def large_jpeg(name: str, scale: float = 1.5, **save) -> bytes:
@@ -83,17 +84,233 @@ def test_a_large_jpeg_upload_keeps_a_preview_beside_the_original(app, client, te
     assert "icc_profile" not in preview.info
 
 
-def test_small_and_cmyk_jpegs_and_other_formats_get_no_preview(app, client, tenant):
+def test_small_images_get_no_preview_and_other_formats_get_theirs_in_a_job(app, client, tenant):
     small = put(client, tenant.headers(), corpus_path("orientation/Landscape_1.jpg").read_bytes())
     assert stored_preview(app, small["sha256"]) is None
+    assert small["analyses"] == []  # nothing to do for it
     with Image.open(corpus_path("orientation/Landscape_1.jpg")) as im:
         big = im.resize((2400, 1600))
     cmyk, png = io.BytesIO(), io.BytesIO()
     big.convert("CMYK").save(cmyk, "JPEG", quality=90)
     big.save(png, "PNG", compress_level=1)
-    for data, name in ((cmyk.getvalue(), "cmyk.jpg"), (png.getvalue(), "big.png")):
-        image = put(client, tenant.headers(), data, name)
-        assert stored_preview(app, image["sha256"]) is None, name
+    images = [
+        put(client, tenant.headers(), d.getvalue(), n) for d, n in ((cmyk, "c.jpg"), (png, "b.png"))
+    ]
+    for image in images:
+        # Not in the upload (which answers first): in the job queued by it.
+        assert stored_preview(app, image["sha256"]) is None
+        assert [(a["kind"], a["state"]) for a in image["analyses"]] == [("preview", "pending")]
+    assert run_queued(app) == ["done", "done"]
+    for image in images:
+        preview = stored_preview(app, image["sha256"])
+        assert preview.format == "PNG" and preview.size == (PREVIEW_SIDE, 683)
+
+
+# --- every format: the job's preview gives the original's renditions ----------------
+
+# Two renditions each preview must serve like the original (png: no encoder noise).
+EQUIVALENCE_CASES = [
+    {"width": 256, "format": "png"},
+    {"width": 300, "height": 300, "fit": "cover", "gravity": "east", "format": "png"},
+]
+LARGE = (2100, 1400)  # just past the preview threshold: the tests stay quick
+
+
+def _photo(size=LARGE) -> Image.Image:
+    with Image.open(corpus_path("valid/flower.jpg")) as im:
+        return im.convert("RGB").resize(size, Image.Resampling.BICUBIC)
+
+
+def _alpha(size=LARGE) -> Image.Image:
+    """The photo under a radial alpha ramp: every level of transparency."""
+    import numpy as np
+
+    w, h = size
+    x, y = np.meshgrid(np.linspace(-1, 1, w), np.linspace(-1, 1, h))
+    ramp = np.clip(1.3 - np.hypot(x, y), 0, 1) * 255
+    im = _photo(size).convert("RGBA")
+    im.putalpha(Image.fromarray(ramp.astype("uint8")))
+    return im
+
+
+def _encoded(im: Image.Image, fmt: str, **options) -> bytes:
+    out = io.BytesIO()
+    im.save(out, fmt, **options)
+    return out.getvalue()
+
+
+def _corpus_scaled(name: str, size=LARGE) -> Image.Image:
+    with Image.open(corpus_path(name)) as im:
+        im.load()
+        scaled = im.resize(size, Image.Resampling.BICUBIC if im.mode != "P" else 0)
+        scaled.info = dict(im.info)
+        return scaled
+
+
+def _png16(kind: str) -> bytes:
+    import numpy as np
+
+    rng = np.random.default_rng(16)
+    photo = np.asarray(_photo() if kind != "rgba" else _alpha(), dtype=np.uint32)
+    deep = photo * 257 + rng.integers(0, 257, photo.shape)  # low bytes that matter a little
+    if kind == "grey":
+        deep = deep[..., :3].mean(axis=2)
+    return png16_bytes(deep.astype(np.uint16))
+
+
+def _gif() -> bytes:
+    """Two frames: the first with a transparent colour, the second another picture."""
+    first = _alpha().convert("RGB").quantize(200)
+    second = _photo().transpose(Image.Transpose.ROTATE_180).quantize(200)
+    return _encoded(
+        first,
+        "GIF",
+        save_all=True,
+        append_images=[second],
+        transparency=0,
+        duration=80,
+        disposal=2,
+    )
+
+
+def _cmyk_jpeg(adobe: bool) -> bytes:
+    if adobe:  # Adobe's APP14, inverted CMYK, as Photoshop writes (from the corpus)
+        sample = _corpus_scaled("valid/pil_sample_cmyk.jpg")
+        return _encoded(sample, "JPEG", quality=92)
+    return _encoded(_photo().convert("CMYK"), "JPEG", quality=92)
+
+
+def _with_orientation(name: str, fmt: str) -> bytes:
+    with Image.open(corpus_path(name)) as im:
+        exif = im.info.get("exif")
+        big = im.convert("RGB").resize((LARGE[1], LARGE[0]), Image.Resampling.BICUBIC)
+    return _encoded(big, fmt, quality=92, exif=exif)
+
+
+def _icc() -> bytes:
+    with Image.open(corpus_path("valid/icc_profile_big.jpg")) as im:
+        return im.info["icc_profile"]
+
+
+FORMAT_CASES = {
+    "png-rgb": lambda: _encoded(_photo(), "PNG", compress_level=1),
+    "png-rgba": lambda: _encoded(_alpha(), "PNG", compress_level=1),
+    "png-palette-transparent": lambda: _encoded(
+        _alpha().convert("RGB").quantize(64), "PNG", transparency=0
+    ),
+    "png-16bit-grey": lambda: _png16("grey"),
+    "png-16bit-rgb": lambda: _png16("rgb"),
+    "png-16bit-rgba": lambda: _png16("rgba"),
+    "png-icc": lambda: _encoded(_photo(), "PNG", compress_level=1, icc_profile=_icc()),
+    "webp-alpha": lambda: _encoded(_alpha(), "WEBP", quality=90),
+    "webp-orientation-6": lambda: _with_orientation(
+        "orientation/hopper_orientation_6.webp", "WEBP"
+    ),
+    "avif-alpha": lambda: _encoded(_alpha(), "AVIF", quality=80, speed=8),
+    "avif-corpus-transparency": lambda: _encoded(
+        _corpus_scaled("valid/transparency.avif"), "AVIF", quality=80, speed=8
+    ),
+    "heic": lambda: _encoded(_photo(), "HEIF", quality=85),
+    "tiff-icc": lambda: _encoded(_photo(), "TIFF", compression="tiff_deflate", icc_profile=_icc()),
+    "tiff-cmyk": lambda: _encoded(_photo().convert("CMYK"), "TIFF", compression="tiff_deflate"),
+    "tiff-lab": lambda: _encoded(_corpus_scaled("valid/hopper.Lab.tif"), "TIFF"),
+    "gif-first-frame": _gif,
+    "jpeg-cmyk": lambda: _cmyk_jpeg(adobe=False),
+    "jpeg-cmyk-adobe": lambda: _cmyk_jpeg(adobe=True),
+}
+
+
+def premultiplied_difference(a: Image.Image, b: Image.Image) -> float:
+    """Mean difference per channel of what is seen: colours weighted by their alpha, and alpha.
+
+    (The colour of a fully transparent pixel is not seen, and is not kept
+    alike by any resize.)
+    """
+    import numpy as np
+
+    assert a.size == b.size
+    x = np.asarray(a.convert("RGBA"), dtype=float)
+    y = np.asarray(b.convert("RGBA"), dtype=float)
+    seen_x = np.concatenate([x[..., :3] * x[..., 3:] / 255, x[..., 3:]], axis=2)
+    seen_y = np.concatenate([y[..., :3] * y[..., 3:] / 255, y[..., 3:]], axis=2)
+    return float(np.abs(seen_x - seen_y).mean())
+
+
+@pytest.mark.parametrize("case", sorted(FORMAT_CASES))
+def test_every_large_format_gets_a_preview_that_renders_like_its_original(
+    app, client, tenant, case
+):
+    data = FORMAT_CASES[case]()
+    image = put(client, tenant.headers(), data, f"{case}.img")
+    assert run_queued(app) == ["done"]
+    preview = stored_preview(app, image["sha256"])
+    assert preview is not None and max(preview.size) == PREVIEW_SIDE
+    assert preview.format == "PNG" and preview.mode in ("L", "LA", "RGB", "RGBA")
+    assert preview.mode in ("LA", "RGBA") or not image["has_alpha"], "alpha lost"
+    for params in EQUIVALENCE_CASES:
+        reference = direct(data, **params)
+        with observing() as decodes:
+            shot, _ = fetch(client, tenant.headers(), image["id"], **params)
+        assert sources(decodes) == ["preview"], params
+        assert shot.size == reference.size and shot.mode == reference.mode, params
+        assert premultiplied_difference(shot, reference) < 1.0, (case, params)
+
+
+def test_a_preview_keeps_only_orientation_and_profile(app, client, tenant):
+    data = _encoded(_photo(), "PNG", icc_profile=_icc(), pnginfo=_text_chunk("secret", "1 Lane"))
+    image = put(client, tenant.headers(), data)
+    run_queued(app)
+    with services_of(app).blob_store.open(preview_key(image["sha256"])) as f:
+        raw = f.read()
+    assert b"1 Lane" not in raw
+    preview = Image.open(io.BytesIO(raw))
+    assert preview.info.get("icc_profile") == _icc()
+    assert not preview.getexif()
+
+
+def _text_chunk(key: str, value: str):
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text(key, value)
+    return info
+
+
+def test_an_animated_rendition_never_starts_from_the_still_preview(app, client, tenant):
+    image = put(client, tenant.headers(), _gif(), "anim.gif")
+    run_queued(app)
+    with observing() as decodes:
+        response = client.get(
+            f"/images/{image['id']}/render",
+            query_string={"width": 128, "format": "webp", "animated": "true"},
+            headers=tenant.headers(),
+        )
+    assert response.status_code == 200
+    assert sources(decodes) == ["original"]
+    assert Image.open(io.BytesIO(response.data)).n_frames == 2
+
+
+def test_a_large_jpeg_uploaded_with_previews_off_gets_one_from_analyze(app_config):
+    app = make_app(app_config | {"RENDITION_PREVIEWS": False})
+    try:
+        tenant = create_tenant(app)
+        client = app.test_client()
+        image = put(client, tenant.headers(), large_jpeg("orientation/Landscape_1.jpg"))
+        assert image["analyses"] == [] and run_queued(app) == []
+    finally:
+        services_of(app).engine.dispose()
+    app = make_app(app_config)  # previews on again
+    try:
+        result = app.test_cli_runner().invoke(args=["analyze", "--json"])
+        assert json.loads(result.output)["by_kind"] == {"preview": 1}
+        assert run_queued(app) == ["done"]
+        preview = stored_preview(app, image["sha256"])
+        assert preview.format == "JPEG"  # an L or RGB JPEG's preview is a JPEG, as at upload
+        with observing() as decodes:
+            fetch(app.test_client(), tenant.headers(), image["id"], width=200)
+        assert sources(decodes) == ["preview"]
+    finally:
+        services_of(app).engine.dispose()
 
 
 @pytest.mark.parametrize("scale", [2.0, 1.713])  # 3600 x 2400; 3083 x 2056, no side divides by 8

@@ -8,6 +8,7 @@ import io
 import json
 import zipfile
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -64,7 +65,11 @@ def test_migrate_to_s3_twice_then_serve_from_the_target(tmp_path, s3_endpoint, t
     tenant = create_tenant(app, "acme")
     client = app.test_client()
     headers = tenant.headers()
-    seed(client, headers)
+    ids = seed(client, headers)
+    # A table added by another feature (shares) goes too, with no change to migrate.
+    share = client.post("/shares", json={"image_id": ids["hopper.png"]}, headers=headers)
+    assert share.status_code == 201, share.json
+    share_path = urlsplit(share.json["url"]).path
     side = preview.MIN_SOURCE_SIDE
     big = upload(client, headers, jpeg_bytes(7, size=(side + 10, side // 2)), "big.jpg").json
     assert client.get(f"/images/{big['id']}/render?width=50", headers=headers).status_code == 200
@@ -91,6 +96,7 @@ def test_migrate_to_s3_twice_then_serve_from_the_target(tmp_path, s3_endpoint, t
     assert report["ok"] and report["check"]["missing"] == [] and report["check"]["counts_match"]
     assert report["tables"]["images"]["copied"] == len(before["images"]) + len(before["trash"])
     assert report["tables"]["api_keys"]["copied"] == 1
+    assert report["tables"]["shares"]["copied"] == 1
     # Originals and previews, not the cached rendition (no --include-renditions).
     copied = [key.removeprefix("moved/") for key in objects(s3_endpoint, bucket)]
     assert copied == [k for k in source_keys if k.startswith("originals/") or k.endswith("preview")]
@@ -131,6 +137,8 @@ def test_migrate_to_s3_twice_then_serve_from_the_target(tmp_path, s3_endpoint, t
         with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
             names = archive.namelist()
             assert archive.testzip() is None
+        # The share link made before the move opens on the target.
+        assert requests.get(base + share_path, timeout=60).status_code == 200
     assert after == before
     assert names == ["hopper.jpg", "hopper.png"]  # the album's third image is in the trash
 

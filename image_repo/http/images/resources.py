@@ -10,7 +10,7 @@ from image_repo.domain.similar import similar_images
 from image_repo.http.auth import current_principal
 from image_repo.http.blobs import send_blob
 from image_repo.http.caching import signed_cache_control
-from image_repo.http.context import blob_store
+from image_repo.http.context import blob_store, current_services
 from image_repo.http.errors import ErrorExample, invalid
 from image_repo.http.images.blueprint import images_bp
 from image_repo.http.images.models import ImageModel, ImagePageModel
@@ -199,6 +199,7 @@ class Images(MethodView):
             max_pixels=config["MAX_PIXELS"],
             make_preview=config["RENDITION_PREVIEWS"],
             limits=DecodeLimits.from_config(config),
+            services=current_services(),
         )
         if result.created:
             observed = metrics()

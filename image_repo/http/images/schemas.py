@@ -139,6 +139,26 @@ class ImageUrlsSchema(ma.Schema):
     )
 
 
+class AnalysisSchema(ma.Schema):
+    kind = ma.fields.String(
+        required=True,
+        metadata={"description": "What is analysed: `preview`, ...", "example": "preview"},
+    )
+    state = ma.fields.String(
+        required=True,
+        metadata={
+            "description": "`pending` (queued or running), `done` or `failed` (after retries).",
+            "enum": ["pending", "done", "failed"],
+            "example": "done",
+        },
+    )
+    attempts = ma.fields.Integer(required=True, metadata={"description": "Runs so far."})
+    error = ma.fields.String(
+        allow_none=True, required=True, metadata={"description": "Why the last run failed."}
+    )
+    updated_at = ma.fields.AwareDateTime(required=True)
+
+
 class ImageSchema(ma.Schema):
     id = ma.fields.String(required=True, metadata=IMAGE_ID)
     filename = ma.fields.String(required=True, metadata={"example": "IMG_0042.jpg"})
@@ -192,6 +212,14 @@ class ImageSchema(ma.Schema):
         metadata={
             "description": "Signed URLs of the image's bytes, when asked with `urls=true`; "
             "bound to the key that asked (they stop when it is revoked)."
+        },
+    )
+    analyses = ma.fields.List(
+        ma.fields.Nested(AnalysisSchema),
+        required=True,
+        metadata={
+            "description": "Background work on the image (its preview, ...): what is pending, "
+            "done or failed. Only what applies is listed (a small image needs no preview)."
         },
     )
 

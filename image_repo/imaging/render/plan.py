@@ -86,6 +86,8 @@ def preview_may_serve(full_size: tuple[int, int], params: RenderParams) -> bool:
     if max(full_size) < preview.MIN_SOURCE_SIDE:
         return False  # such originals get no preview
     params = checked(params)
+    if params.animated:
+        return False  # a preview is a still: the first frame only
     have = preview.preview_size(full_size)
     for upright, shown in ((full_size, have), (full_size[::-1], have[::-1])):
         if covers(shown, needed(upright, plan(upright, params))):

@@ -1,9 +1,12 @@
 """The source: opening it, what its frames share, and decoding no more pixels than needed.
 
-A source is an original or its preview (see ``imaging.preview``): a reduced
-copy of a large JPEG, kept at upload, which keeps the original's orientation,
-colour mode and ICC profile, so it is treated like a shrink-on-load decode of
-the original. Geometry is always planned on the original's upright size;
+A source is an original or its preview: a reduced copy of a large original,
+a JPEG kept at upload for an L or RGB JPEG (``imaging.preview``), a PNG
+made in a job for every other format (``render.previews``). Either keeps
+the original's orientation and ICC profile and is in the working mode the
+colour step would bring the original to (a CMYK one already in sRGB), so it
+is opened like any source and treated like a shrink-on-load decode of the
+original: only its size differs (``Source.of(im, full_size)``). Geometry is always planned on the original's upright size;
 ``Source.opened`` and ``Source.scale`` say how the pixels actually decoded
 relate to it, for the resize step.
 """
