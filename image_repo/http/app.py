@@ -105,6 +105,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(docs_assets_bp)
     _register_pages(app)
     _register_endpoints(api)
+    _register_gallery(app)
     register_commands(app)
     register_transfer_commands(app)
 
@@ -172,6 +173,13 @@ def _register_endpoints(api: Api) -> None:
     )
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
+
+
+def _register_gallery(app: Flask) -> None:
+    # The browser gallery at /app/: plain pages and files, not API operations.
+    from image_repo.web import gallery_bp
+
+    app.register_blueprint(gallery_bp)
 
 
 def _register_pages(app: Flask) -> None:

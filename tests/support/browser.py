@@ -96,3 +96,93 @@ def loopback_only_browser(profile_dir: Path) -> Iterator[Browser]:
             yield browser
         finally:
             context.close()
+
+
+@dataclass
+class WatchedPage:
+    """A page in a context of its own, with everything it asked for and complained about."""
+
+    context: object
+    page: object
+    requests: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    csp_violations: list[str] = field(default_factory=list)
+
+
+# Reports Content-Security-Policy violations to the test (an init script runs
+# through the DevTools protocol: the page's policy does not apply to it).
+_CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`);
+});
+"""
+
+
+class LoopbackChromium:
+    """One headless Chromium; every page it opens lives in a fresh context (no shared storage)."""
+
+    def __init__(self, browser) -> None:
+        self.browser = browser
+        self.pages: list[WatchedPage] = []
+
+    def new_page(self, *, intercept: bool = True, **context_options) -> WatchedPage:
+        """A page in a new context. ``intercept=False`` only records requests
+        (off-loopback ones in ``blocked``, though not stopped): Chromium turns its
+        HTTP cache off while requests are intercepted, so benchmarks of a warm
+        cache cannot intercept."""
+        context = self.browser.new_context(service_workers="block", **context_options)
+        context.set_default_timeout(TIMEOUT_MS)
+        context.add_init_script(_CSP_LISTENER)
+        watched = WatchedPage(context, context.new_page())
+
+        def guard(route):
+            watched.requests.append(route.request.url)
+            if is_loopback(route.request.url):
+                route.continue_()
+            else:
+                watched.blocked.append(route.request.url)
+                route.abort("blockedbyclient")
+
+        def on_console(message):
+            if message.type == "error":
+                text = message.text
+                target = watched.csp_violations if text.startswith("CSP violation") else None
+                if target is None and "Content Security Policy" in text:
+                    target = watched.csp_violations
+                (target if target is not None else watched.console_errors).append(text)
+
+        def refuse_web_socket(ws):
+            watched.blocked.append(ws.url)  # the gallery opens none
+            ws.close()
+
+        def record(request):
+            watched.requests.append(request.url)
+            if not is_loopback(request.url):
+                watched.blocked.append(request.url)
+
+        if intercept:
+            context.route("**/*", guard)
+            context.route_web_socket(lambda _url: True, refuse_web_socket)
+        else:
+            context.on("request", record)
+        watched.page.on("console", on_console)
+        watched.page.on("pageerror", lambda error: watched.page_errors.append(str(error)))
+        self.pages.append(watched)
+        return watched
+
+
+@contextmanager
+def loopback_only_chromium() -> Iterator[LoopbackChromium]:
+    """A Chromium whose pages may reach loopback only, each in a context of its own."""
+    sync_api = require_browser()
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        sync_api.expect.set_options(timeout=TIMEOUT_MS)
+        try:
+            yield LoopbackChromium(browser)
+        finally:
+            browser.close()

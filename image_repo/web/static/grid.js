@@ -1,0 +1,83 @@
+// Thumbnail tiles: BlurHash painted at once, the thumbnail fetched when the
+// tile comes near the viewport, the placeholder faded out once it has loaded.
+
+import { paintBehind } from "./blurhash.js";
+import { thumbnailUrl } from "./sources.js";
+import { h, imageLabel } from "./ui.js";
+
+const waiting = new WeakMap(); // tile -> image whose thumbnail is not asked yet
+
+function load(tile) {
+  const image = waiting.get(tile);
+  if (!image) return;
+  waiting.delete(tile);
+  const img = tile.querySelector("img");
+  thumbnailUrl(image).then(
+    (url) => {
+      img.src = url;
+    },
+    () => tile.classList.add("failed"),
+  );
+}
+
+const nearby = new IntersectionObserver(
+  (entries) => {
+    for (const entry of entries) {
+      if (entry.isIntersecting) {
+        nearby.unobserve(entry.target);
+        load(entry.target);
+      }
+    }
+  },
+  { rootMargin: "800px 0px" },
+);
+
+/** A link to `href` showing the image's thumbnail. */
+export function tile(image, href) {
+  const img = h("img", { alt: imageLabel(image), decoding: "async" });
+  const link = h("a", { class: "tile", href, "data-id": image.id }, img);
+  paintBehind(link, image.blurhash);
+  img.addEventListener("load", () => link.classList.add("loaded"));
+  img.addEventListener("error", () => link.classList.add("failed"));
+  waiting.set(link, image);
+  nearby.observe(link);
+  return link;
+}
+
+/** Arrow keys move the focus between the tiles of `container`. */
+export function arrowKeys(container) {
+  container.addEventListener("keydown", (event) => {
+    if (!["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown"].includes(event.key)) return;
+    const tiles = [...container.querySelectorAll("a.tile")];
+    const at = tiles.indexOf(document.activeElement);
+    if (at < 0) return;
+    let next = at;
+    if (event.key === "ArrowLeft") next = at - 1;
+    else if (event.key === "ArrowRight") next = at + 1;
+    else {
+      // The tile above or below: nearest in x on the previous or next row.
+      const here = tiles[at].getBoundingClientRect();
+      const down = event.key === "ArrowDown";
+      const row = tiles.filter((t) => {
+        const box = t.getBoundingClientRect();
+        return down ? box.top > here.top + 1 : box.top < here.top - 1;
+      });
+      if (row.length) {
+        const rowTop = down
+          ? Math.min(...row.map((t) => t.getBoundingClientRect().top))
+          : Math.max(...row.map((t) => t.getBoundingClientRect().top));
+        const candidates = row.filter((t) => Math.abs(t.getBoundingClientRect().top - rowTop) < 1);
+        candidates.sort(
+          (a, b) =>
+            Math.abs(a.getBoundingClientRect().left - here.left) -
+            Math.abs(b.getBoundingClientRect().left - here.left),
+        );
+        next = tiles.indexOf(candidates[0]);
+      }
+    }
+    if (next >= 0 && next < tiles.length && next !== at) {
+      event.preventDefault();
+      tiles[next].focus();
+    }
+  });
+}
