@@ -33,10 +33,11 @@ import numpy as np
 from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from image_repo.db.models import Face, Person, Tenant
+from image_repo.db.models import Face, Image, Person, Tenant
 from image_repo.db.types import utcnow
 from image_repo.domain.errors import InvalidInput, NotFound
 from image_repo.domain.ids import new_id
+from image_repo.domain.trash import NOT_TRASHED
 from image_repo.imaging.faces import DESCRIPTOR_SIZE, SAME_PERSON, descriptor_of
 
 MAX_CACHED_TENANTS = 64
@@ -236,7 +237,8 @@ def assign(session: Session, tenant_id: str, faces: list[Face]) -> None:
 
 @dataclass(frozen=True)
 class PersonView:
-    """A person with what is counted at read time: its faces and its cover."""
+    """A person with what is counted at read time: its faces (in images of the library,
+    not the trash) and its cover."""
 
     person: Person
     face_count: int
@@ -259,16 +261,20 @@ def _views(session: Session, people: list[Person]) -> list[PersonView]:
         row.person_id: (row.n, row.first)
         for row in session.execute(
             select(Face.person_id, func.count().label("n"), func.min(Face.id).label("first"))
-            .where(Face.person_id.in_([p.id for p in people]))
+            .join(Image, Image.id == Face.image_id)
+            .where(Face.person_id.in_([p.id for p in people]), NOT_TRASHED)
             .group_by(Face.person_id)
         )
     }
     covers = {
         row.id
         for row in session.execute(
-            select(Face.id).where(
+            select(Face.id)
+            .join(Image, Image.id == Face.image_id)
+            .where(
                 Face.id.in_([p.cover_face_id for p in people if p.cover_face_id]),
                 Face.person_id.in_([p.id for p in people]),
+                NOT_TRASHED,
             )
         )
     }
@@ -281,7 +287,13 @@ def _views(session: Session, people: list[Person]) -> list[PersonView]:
 
 
 def _has_faces():
-    return select(Face.id).where(Face.person_id == Person.id).exists()
+    """The person has a face in an image of the library (not in the trash)."""
+    return (
+        select(Face.id)
+        .join(Image, Image.id == Face.image_id)
+        .where(Face.person_id == Person.id, NOT_TRASHED)
+        .exists()
+    )
 
 
 def list_people(

@@ -269,8 +269,17 @@ def test_purging_an_image_deletes_its_faces(app, client, acme):
     [face] = _faces(client, acme, image_id)
     assert client.get(f"/faces/{face['id']}", headers=acme.headers()).status_code == 200
     assert client.delete(f"/images/{image_id}", headers=acme.headers()).status_code == 204
-    # In the trash: gone from everything that finds images.
+    # In the trash: gone from everything that finds images, people's counts too.
     assert client.get(f"/faces/{face['id']}", headers=acme.headers()).status_code == 404
+    assert client.get("/people", headers=acme.headers()).json["items"] == []
+    assert (
+        client.get(f"/people/{face['person_id']}", headers=acme.headers()).json["face_count"] == 0
+    )
+    assert client.post(f"/trash/{image_id}/restore", headers=acme.headers()).status_code == 200
+    assert (
+        client.get(f"/people/{face['person_id']}", headers=acme.headers()).json["face_count"] == 1
+    )
+    assert client.delete(f"/images/{image_id}", headers=acme.headers()).status_code == 204
     assert client.delete(f"/trash/{image_id}", headers=acme.headers()).status_code == 204
     from image_repo.db.models import Face
     from image_repo.http.context import services_of

@@ -34,6 +34,7 @@ def test_other_tenants_images_and_collections_do_not_exist(app, client, tenant, 
         ("DELETE", f"/collections/{col['id']}", None),
         ("POST", f"/trash/{image['id']}/restore", None),
         ("DELETE", f"/trash/{image['id']}", None),
+        ("GET", f"/images/{image['id']}/faces", None),
     ]
     # Every route that takes an image or collection id is attempted.
     id_routes = {
