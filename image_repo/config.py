@@ -303,6 +303,46 @@ SETTINGS: tuple[Setting, ...] = (
         "Allow face analysis (faces, descriptors, people); each tenant must also turn its own "
         "switch on (`image-repo tenants update NAME --faces on`, or `PATCH /account/faces`).",
     ),
+    # --- signed URLs, share links, LAN discovery ---
+    Setting(
+        "SIGNED_URL_TTL",
+        int,
+        3600,
+        "Seconds the signed URLs in `urls` (`?urls=true`) stay valid at most; their expiry is "
+        "rounded down to a quarter of this, so the same URL comes back for a while (cacheable).",
+    ),
+    Setting(
+        "SIGNED_URL_MAX_TTL",
+        int,
+        7 * 86400,
+        "Longest `expires_in` the signImageUrl operation grants, in seconds.",
+    ),
+    Setting(
+        "SHARE_DEFAULT_TTL",
+        int,
+        7 * 86400,
+        "Seconds a share link lives when `expires_in` is not given.",
+    ),
+    Setting("SHARE_MAX_TTL", int, 90 * 86400, "Longest `expires_in` a share link may ask, in s."),
+    Setting(
+        "SHARE_RATELIMIT",
+        str,
+        "300 per minute",
+        "Requests one share link may serve (pages and images together), `limits` notation.",
+    ),
+    Setting(
+        "SHARE_PASSWORD_RATELIMIT",
+        str,
+        "10 per 15 minutes",
+        "Password attempts one protected share link accepts, right or wrong.",
+    ),
+    Setting(
+        "ADVERTISE",
+        _bool,
+        False,
+        "Publish the service on the local network over mDNS/DNS-SD (`_image-repo._tcp`), "
+        "as `image-repo serve --advertise` does.",
+    ),
     Setting(
         "PROPAGATE_EXCEPTIONS",
         _bool,
@@ -363,6 +403,10 @@ def _validate(config: dict[str, Any]) -> None:
         "DECODE_TIMEOUT",
         "RENDER_MAX_SIDE",
         "S3_PRESIGN_SECONDS",
+        "SIGNED_URL_TTL",
+        "SIGNED_URL_MAX_TTL",
+        "SHARE_DEFAULT_TTL",
+        "SHARE_MAX_TTL",
     ):
         if config[key] <= 0:
             raise ConfigError(f"{SETTINGS_BY_KEY[key].env_name} must be positive")
@@ -370,6 +414,10 @@ def _validate(config: dict[str, Any]) -> None:
         raise ConfigError(f"{ENV_PREFIX}TRASH_DAYS must be 0 (no trash) or more days")
     if config["RENDER_DEFAULT_FORMAT"] not in ("jpeg", "png", "webp", "avif"):
         raise ConfigError(f"{ENV_PREFIX}RENDER_DEFAULT_FORMAT must be jpeg, png, webp or avif")
+    if config["SHARE_DEFAULT_TTL"] > config["SHARE_MAX_TTL"]:
+        raise ConfigError(
+            f"{ENV_PREFIX}SHARE_DEFAULT_TTL must not exceed {ENV_PREFIX}SHARE_MAX_TTL"
+        )
     _validate_jobs(config)
     sizes = config["THUMBNAIL_SIZES"]
     if not sizes or not all(isinstance(v, int) and 0 < v <= 8192 for v in sizes.values()):

@@ -91,7 +91,27 @@ def child_exit(server, worker) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
+_advertisement = None
+
+
+def when_ready(server) -> None:
+    """With IMAGE_REPO_ADVERTISE, the master publishes the instance over mDNS."""
+    global _advertisement
+    if not _config["ADVERTISE"]:
+        return
+    from image_repo.services.discovery import Advertisement
+
+    tcp = [a for a in server.address if isinstance(a, tuple)]
+    if not tcp:
+        server.log.warning("IMAGE_REPO_ADVERTISE: no TCP address to advertise")
+        return
+    host, port = tcp[0][:2]
+    _advertisement = Advertisement(str(host), int(port), _config["API_VERSION"]).__enter__()
+
+
 def on_exit(server) -> None:
+    if _advertisement is not None:
+        _advertisement.close()
     if _OWN_METRICS_DIR:
         import shutil
 

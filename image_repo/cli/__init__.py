@@ -37,13 +37,14 @@ from image_repo.config import default_data_dir
 from image_repo.db import migrate
 from image_repo.db.engine import sqlite_path
 from image_repo.db.models import Image
-from image_repo.domain import analyses, maintenance, tenancy, trash
+from image_repo.domain import analyses, maintenance, signing, tenancy, trash
 from image_repo.domain.errors import DomainError
 from image_repo.http.context import current_services, services_of
 from image_repo.http.keys.schemas import KeySchema, NewKeySchema
 from image_repo.http.tenants.schemas import TenantSchema
 from image_repo.imaging.limits import DecodeLimits
 from image_repo.jobs import consumer, queue
+from image_repo.services import discovery
 
 DURATION = re.compile(r"^(\d+)([smhdw])$")
 DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -177,8 +178,13 @@ def needs_database(command: Callable) -> Callable:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--advertise",
+    is_flag=True,
+    help="Publish the server on the local network over mDNS (also IMAGE_REPO_ADVERTISE).",
+)
 @with_appcontext
-def serve(host: str, port: int) -> None:
+def serve(host: str, port: int, advertise: bool) -> None:
     """Run the development server (use gunicorn in production).
 
     On the embedded default the database is migrated first, and on first run
@@ -195,7 +201,12 @@ def serve(host: str, port: int) -> None:
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"Image Repo on http://{shown_host}:{server.port}/ (API docs at /docs)")
     _start_jobs(app)
-    server.serve_forever()
+    if not (advertise or app.config["ADVERTISE"]):
+        server.serve_forever()
+        return
+    with discovery.Advertisement(host, server.port, app.config["API_VERSION"]) as published:
+        click.echo(f"Advertised on the local network as {published.instance_name!r}")
+        server.serve_forever()
 
 
 class _RequestHandler(WSGIRequestHandler):
@@ -597,6 +608,39 @@ def faces_regroup(tenant_name: str, as_json: bool) -> None:
     _emit(as_json, {"people": groups}, f"{counted(groups, 'person', 'people')}")
 
 
+# --- secrets -----------------------------------------------------------------
+
+secrets_cli = AppGroup("secrets", help="Server-side secrets.")
+
+
+@secrets_cli.command("rotate-url-key")
+@needs_database
+def secrets_rotate_url_key() -> None:
+    """Replace the secret that signs image URLs: every signed URL handed out stops working."""
+    with _session() as session:
+        signing.rotate_secret(session)
+    click.echo("URL signing secret rotated: URLs signed before no longer work")
+
+
+# --- discover -----------------------------------------------------------------
+
+
+@click.command("discover")
+@click.option("--timeout", default=3.0, show_default=True, help="Seconds to listen.")
+@click.option(
+    "--host",
+    default="0.0.0.0",  # noqa: S104 - where to listen for answers, every interface
+    show_default=True,
+    help="Listen on this interface's address (127.0.0.1: this machine only).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def discover_command(timeout: float, host: str, as_json: bool) -> None:
+    """List the Image Repo instances advertising themselves on the local network."""
+    found = discovery.discover(timeout=timeout, host=host)
+    lines = [f"{i['name']}  {i['url']}  (version {i['version']})" for i in found]
+    _emit(as_json, {"instances": found}, "\n".join(lines) or "no instance heard")
+
+
 # --- background jobs ------------------------------------------------------------
 
 
@@ -701,6 +745,8 @@ def register_commands(app: Flask) -> None:
         fsck_command,
         previews_command,
         faces_cli,
+        secrets_cli,
+        discover_command,
         worker_command,
         analyze_command,
     ):

@@ -34,7 +34,7 @@ class Tenant(Base):
     max_images: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # Faces and people (see domain.faces): the tenant's own switch, off by
-    # default, and a counter bumped by every change to its people, which
+    # default, and a token replaced by every change to its people, which
     # tells each process whether its cached nearest-person index is current.
     faces_enabled: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     people_revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
@@ -202,6 +202,34 @@ class CollectionImage(Base):
     __table_args__ = (Index("ix_collection_images_image", "image_id"),)
 
 
+class ImageAnalysis(Base):
+    """The state of one background analysis of one image (domain.analyses).
+
+    The row, not the queue, is the truth: a job whose message was lost (a
+    worker killed mid-job) is found again by its expired lease and queued anew.
+    """
+
+    __tablename__ = "image_analyses"
+
+    image_id: Mapped[str] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending, done, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Set while a worker runs the job; a pending row whose lease has run out
+    # lost its worker (or its message) and is queued again.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        Index("ix_image_analyses_state", "state", "kind", "updated_at"),
+        Index("ix_image_analyses_tenant", "tenant_id", "kind", "state"),
+    )
+
+
 # --- Similar images: multi-index hashing over the perceptual hash ----------
 # One index per 16-bit band of ``phash`` (see domain/similar.py), holding
 # phash, id and trashed_at so that a probe reads no table row. Expressions,
@@ -231,12 +259,60 @@ class ImageDayCount(Base):
     """
 
     __tablename__ = "image_day_counts"
+    __table_args__ = {"info": {"kept_by_triggers": True}}
 
     tenant_id: Mapped[str] = mapped_column(
         ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
     )
     day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
     image_count: Mapped[int] = mapped_column(Integer)
+
+
+# --- signed URLs and share links ----------------------------------------------
+
+
+class UrlSigningKey(Base):
+    """The server secret that signs image URLs (one row; rotating replaces it).
+
+    Kept in the database so every instance signs and checks with the same
+    secret, and a rotation stops every URL signed before it at once.
+    """
+
+    __tablename__ = "url_signing_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Share(Base):
+    """A public link to one image or one collection of a tenant.
+
+    Only the SHA-256 of the link's token is stored. ``image_id`` or
+    ``collection_id`` is set, never both; the share goes with what it shows.
+    """
+
+    __tablename__ = "shares"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    image_id: Mapped[str | None] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), nullable=True
+    )
+    collection_id: Mapped[str | None] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), nullable=True
+    )
+    label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    allow_original: Mapped[bool] = mapped_column(default=False)
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_by_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    view_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_viewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (Index("ix_shares_tenant_created", "tenant_id", "created_at", "id"),)
 
 
 # --- faces and people (domain.faces, domain.people) ---------------------------
@@ -286,32 +362,4 @@ class Face(Base):
         Index("ix_faces_image", "image_id"),
         Index("ix_faces_person", "person_id", "id"),
         Index("ix_faces_tenant", "tenant_id", "id"),
-    )
-
-
-class ImageAnalysis(Base):
-    """The state of one background analysis of one image (domain.analyses).
-
-    The row, not the queue, is the truth: a job whose message was lost (a
-    worker killed mid-job) is found again by its expired lease and queued anew.
-    """
-
-    __tablename__ = "image_analyses"
-
-    image_id: Mapped[str] = mapped_column(
-        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
-    )
-    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(String(32))
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending, done, failed
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[str | None] = mapped_column(String(500), nullable=True)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    # Set while a worker runs the job; a pending row whose lease has run out
-    # lost its worker (or its message) and is queued again.
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-
-    __table_args__ = (
-        Index("ix_image_analyses_state", "state", "kind", "updated_at"),
-        Index("ix_image_analyses_tenant", "tenant_id", "kind", "state"),
     )

@@ -25,6 +25,8 @@ METRICS_READ = "metrics:read"
 PEOPLE_READ = "people:read"
 PEOPLE_WRITE = "people:write"
 FACES_MANAGE = "faces:manage"
+# Creating, listing and revoking share links (public links to images or albums).
+SHARES_MANAGE = "shares:manage"
 
 ALL_PERMISSIONS = frozenset(
     {
@@ -39,11 +41,12 @@ ALL_PERMISSIONS = frozenset(
         PEOPLE_READ,
         PEOPLE_WRITE,
         FACES_MANAGE,
+        SHARES_MANAGE,
     }
 )
 
 _READER = [ACCOUNT_READ, IMAGES_READ, PEOPLE_READ]
-_CONTRIBUTOR = [*_READER, IMAGES_WRITE, PEOPLE_WRITE]
+_CONTRIBUTOR = [*_READER, IMAGES_WRITE, SHARES_MANAGE, PEOPLE_WRITE]
 _EDITOR = [*_CONTRIBUTOR, IMAGES_DELETE, TRASH_PURGE]
 _ADMIN = [*_EDITOR, KEYS_MANAGE, FACES_MANAGE]
 

@@ -208,9 +208,14 @@ def key_row_query():
 
 def key_row_is_valid(row, api_key: str, now: datetime) -> bool:
     """Whether a KEY_COLUMNS row authenticates ``api_key`` at ``now``."""
+    return hmac.compare_digest(row.secret_sha256, hash_key(api_key)) and key_row_is_active(row, now)
+
+
+def key_row_is_active(row, now: datetime) -> bool:
+    """Whether a KEY_COLUMNS row's key works at ``now`` (not revoked, not expired, its
+    tenant active): what a URL signed for the key needs (it carries no secret)."""
     return (
-        hmac.compare_digest(row.secret_sha256, hash_key(api_key))
-        and row.revoked_at is None
+        row.revoked_at is None
         and (row.expires_at is None or row.expires_at > now)
         and row.tenant_status == "active"
     )

@@ -103,6 +103,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_access(app, authorize)
     init_auth(app)
     app.register_blueprint(docs_assets_bp)
+    _register_pages(app)
     _register_endpoints(api)
     register_commands(app)
     register_transfer_commands(app)
@@ -133,6 +134,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _register_endpoints(api: Api) -> None:
     # Importing resources registers their routes on the blueprints.
+    from image_repo.http.archives import resources as _archives  # noqa: F401
+    from image_repo.http.archives.blueprint import archives_bp
     from image_repo.http.collections import resources as _collections  # noqa: F401
     from image_repo.http.collections.blueprint import collections_bp
     from image_repo.http.faces import resources as _faces  # noqa: F401
@@ -147,6 +150,8 @@ def _register_endpoints(api: Api) -> None:
     from image_repo.http.operations.blueprint import operations_bp
     from image_repo.http.renditions import resources as _renditions  # noqa: F401
     from image_repo.http.renditions.blueprint import renditions_bp
+    from image_repo.http.shares import resources as _shares  # noqa: F401
+    from image_repo.http.shares.blueprint import shares_bp
     from image_repo.http.tenants import resources as _tenants  # noqa: F401
     from image_repo.http.tenants.blueprint import tenants_bp
     from image_repo.http.trash import resources as _trash  # noqa: F401
@@ -158,10 +163,20 @@ def _register_endpoints(api: Api) -> None:
         renditions_bp,
         collections_bp,
         trash_bp,
+        shares_bp,
         keys_bp,
         tenants_bp,
         operations_bp,
         faces_bp,
+        archives_bp,
     )
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
+
+
+def _register_pages(app: Flask) -> None:
+    """Plain Flask blueprints of HTML pages (not operations of the API spec)."""
+    from image_repo.http.shared import resources as _shared  # noqa: F401
+    from image_repo.http.shared.blueprint import shared_bp
+
+    app.register_blueprint(shared_bp)

@@ -22,6 +22,7 @@ from image_repo.http.api import Access
 from image_repo.http.context import current_services
 from image_repo.http.errors import BAD_KEY_MESSAGE, FORBIDDEN_MESSAGE, NO_KEY_MESSAGE
 from image_repo.http.sessions import db_session
+from image_repo.http.signing import signed_principal
 from image_repo.services.ratelimits import READ, WRITE
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="image-repo", charset="UTF-8"'}
@@ -59,10 +60,13 @@ def is_operator_key(config, api_key: str) -> bool:
 
 def authorize(access: Access) -> None:
     api_key = presented_key()
-    if api_key is None:
-        _unauthorized(NO_KEY_MESSAGE)
     services = current_services()
-    if is_operator_key(current_app.config, api_key):
+    if api_key is None:
+        # No key: a signed URL (http.signing) or nothing.
+        principal = signed_principal(access.operation_id)
+        if principal is None:
+            _unauthorized(NO_KEY_MESSAGE)
+    elif is_operator_key(current_app.config, api_key):
         principal = OPERATOR
     else:
         session = db_session()

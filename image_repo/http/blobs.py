@@ -99,6 +99,11 @@ def _disposition(download_name: str | None, as_attachment: bool) -> str | None:
         return f"{kind}; filename*=UTF-8''{quote(download_name, safe='')}"
 
 
+def attachment(download_name: str) -> str:
+    """A Content-Disposition that saves the body under ``download_name``."""
+    return _disposition(download_name, True) or "attachment"
+
+
 def _redirect(store, key, mimetype, download_name, as_attachment):
     url = store.presigned_url(
         key,

@@ -10,3 +10,8 @@ CACHE_CONTROL = f"public, max-age={CACHE_MAX_AGE}, immutable"
 VARY = ("Authorization", "X-API-Key")
 # Whether a rendition was made for this request ("miss") or found made ("hit").
 CACHE_RESULT_HEADER = "X-Rendition-Cache"
+
+
+def signed_cache_control(max_age: int) -> str:
+    """What a signed URL's answer says: anyone may keep it until the URL expires."""
+    return f"public, max-age={max_age}"

@@ -20,6 +20,7 @@ CONVERTERS = {
     "key_id": _converter("key"),
     "person_id": _converter("per"),
     "face_id": _converter("fce"),
+    "share_id": _converter("shr"),
 }
 
 

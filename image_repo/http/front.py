@@ -9,7 +9,9 @@ query, for the plainest case only:
   query string the full stack has already validated in this process (the
   front never parses parameters itself: it reuses what the view worked out);
 * an API key in ``X-API-Key`` or ``Authorization: Bearer`` that is valid now,
-  whose group may read images, and whose ``last_used_at`` is fresh;
+  whose group may read images, and whose ``last_used_at`` is fresh; or, with
+  no key, a signed URL (``domain.signing``) whose signature holds and whose
+  key still works (the same query reads the URL secret);
 * the image in that key's tenant, not in its trash, and its rendition in a
   local data folder;
 * no ``Origin`` (CORS), ``Range`` or other conditional headers than
@@ -42,15 +44,28 @@ from image_repo.db.models import ApiKey, Image
 from image_repo.db.types import utcnow
 from image_repo.domain.permissions import IMAGES_READ
 from image_repo.domain.renditions import RenditionRef
+from image_repo.domain.signing import (
+    SignedRequest,
+    current_secret_query,
+    parse_signed,
+    strip_signing,
+)
 from image_repo.domain.tenancy import (
     KEY_PATTERN,
+    key_row_is_active,
     key_row_is_valid,
     key_row_query,
     last_used_is_stale,
 )
 from image_repo.domain.trash import NOT_TRASHED
 from image_repo.http.auth import is_operator_key, key_from_headers
-from image_repo.http.caching import CACHE_CONTROL, CACHE_MAX_AGE, CACHE_RESULT_HEADER, VARY
+from image_repo.http.caching import (
+    CACHE_CONTROL,
+    CACHE_MAX_AGE,
+    CACHE_RESULT_HEADER,
+    VARY,
+    signed_cache_control,
+)
 from image_repo.http.context import http_state, services_of
 from image_repo.http.converters import ID_BODY
 from image_repo.http.observability import operation_name, record_request, request_id_from
@@ -86,8 +101,7 @@ class RenditionFront:
         self._names: dict[str, tuple[str, str]] = {}
         self._memo_lock = threading.Lock()
         self._hits = self.services.metrics.rendition_cache.labels("hit")
-        self._query = DriverQuery(
-            self.services.engine,
+        query = (
             key_row_query()
             .add_columns(Image.sha256)
             .outerjoin(
@@ -98,7 +112,14 @@ class RenditionFront:
                     NOT_TRASHED,  # a trashed image's renditions are gone at once
                 ),
             )
-            .where(ApiKey.id == bindparam("key_id")),
+            .where(ApiKey.id == bindparam("key_id"))
+        )
+        engine = self.services.engine
+        self._query = DriverQuery(engine, query)
+        # A signed URL's: the same, with the URL secret (http.signing checks the same).
+        self._signed_query = DriverQuery(
+            engine,
+            query.add_columns(current_secret_query().scalar_subquery().label("url_secret")),
         )
 
     # -- what the full stack teaches the front ----------------------------------
@@ -161,26 +182,44 @@ class RenditionFront:
         if match is None or any(environ.get(h) for h in STEP_ASIDE_HEADERS):
             return None
         image_id, kind = match.groups()
-        known = self._memo.get((kind, environ.get("QUERY_STRING", "")))
+        query_string = environ.get("QUERY_STRING", "")
+        unsigned_query = strip_signing(query_string)
+        known = self._memo.get((kind, unsigned_query))
         if known is None:
             return None
         api_key = key_from_headers(environ.get("HTTP_X_API_KEY"), environ.get("HTTP_AUTHORIZATION"))
-        key_match = KEY_PATTERN.match(api_key or "")
-        if key_match is None or is_operator_key(self.app.config, api_key):
-            return None
         services = self.services
         store = services.blob_store
         if not store.has_local_files:
             return None
-        row = self._query.first({"key_id": key_match.group(1), "image_id": image_id})
+        signed = max_age = None
+        if api_key is None:
+            signed = self._signed(query_string)
+            if signed is None:
+                return None
+            key_id = signed.key_id
+        elif unsigned_query != query_string:
+            return None  # a key and a signature: the full stack sorts that out
+        else:
+            key_match = KEY_PATTERN.match(api_key)
+            if key_match is None or is_operator_key(self.app.config, api_key):
+                return None
+            key_id = key_match.group(1)
+        query = self._signed_query if signed else self._query
+        row = query.first({"key_id": key_id, "image_id": image_id})
         now = utcnow()
-        if (
-            row is None
-            or row.sha256 is None
-            or not key_row_is_valid(row, api_key, now)
-            or last_used_is_stale(row, now)  # the full stack records the use
-            or IMAGES_READ not in services.group_permissions.get(row.group, ())
-        ):
+        if row is None or row.sha256 is None:
+            return None
+        if signed is not None:
+            # Checked as http.signing checks it: the secret, this exact request, the key.
+            if row.url_secret is None or not key_row_is_active(row, now):
+                return None
+            if not signed.verify(row.url_secret, method, environ["PATH_INFO"], time.time()):
+                return None
+            max_age = max(0, signed.expires - int(time.time()))
+        elif not key_row_is_valid(row, api_key, now) or last_used_is_stale(row, now):
+            return None  # (the full stack records a stale key's use)
+        if IMAGES_READ not in services.group_permissions.get(row.group, ()):
             return None
         digest, mime_type = known
         etag = RenditionRef.etag_for(row.sha256, digest)
@@ -196,7 +235,7 @@ class RenditionFront:
             return None  # over budget: the full stack answers 429
         budget = charge.headers() if charge is not None else []
         if not_modified:
-            return "304 NOT MODIFIED", self._headers(etag) + budget, None, seen
+            return "304 NOT MODIFIED", self._headers(etag, max_age) + budget, None, seen
         body = open(path, "rb")  # noqa: SIM115 - closed by the WSGI server
         stat = os.fstat(body.fileno())
         headers = [
@@ -204,7 +243,7 @@ class RenditionFront:
             ("Content-Type", mime_type),
             ("Content-Length", str(stat.st_size)),
             ("Last-Modified", http_date(stat.st_mtime)),
-            *self._headers(etag, with_expires=True),
+            *self._headers(etag, max_age, with_expires=True),
             ("Date", http_date()),
             ("Accept-Ranges", "bytes"),
             (CACHE_RESULT_HEADER, "hit"),
@@ -215,10 +254,24 @@ class RenditionFront:
             body = None
         return "200 OK", headers, body, seen
 
-    def _headers(self, etag: str, *, with_expires: bool = False) -> list[tuple[str, str]]:
-        headers = [("ETag", f'"{etag}"'), ("Cache-Control", CACHE_CONTROL)]
+    @staticmethod
+    def _signed(query_string: str) -> SignedRequest | None:
+        """A well-formed signature that has not expired (checked for real later)."""
+        try:
+            signed = parse_signed(query_string)
+        except ValueError:
+            return None
+        return signed if signed is not None and signed.expires > time.time() else None
+
+    def _headers(
+        self, etag: str, max_age: int | None = None, *, with_expires: bool = False
+    ) -> list[tuple[str, str]]:
+        """``max_age``: what a signed URL has left (None: a keyed request)."""
+        cache_control = CACHE_CONTROL if max_age is None else signed_cache_control(max_age)
+        headers = [("ETag", f'"{etag}"'), ("Cache-Control", cache_control)]
         if with_expires:
-            headers.append(("Expires", http_date(time.time() + CACHE_MAX_AGE)))
+            lifetime = CACHE_MAX_AGE if max_age is None else max_age
+            headers.append(("Expires", http_date(time.time() + lifetime)))
         headers += [("Vary", ", ".join(VARY)), ("X-Content-Type-Options", "nosniff")]
         return headers
 
@@ -235,7 +288,7 @@ def remember_rendition(ref: RenditionRef) -> None:
     if front is not None and front.enabled:
         front.remember(
             request.path.rpartition("/")[2],  # what PATH calls the kind
-            request.query_string.decode("latin-1"),
+            strip_signing(request.query_string.decode("latin-1")),
             ref,
             (operation_name(current_app, request.endpoint, request.method), request.url_rule.rule),
         )

@@ -47,6 +47,8 @@ class Services:
     sessions: sessionmaker[Session]
     group_permissions: dict[str, frozenset[str]]
     budgets: Budgets
+    # Share links' own budgets: READ for what they serve, WRITE for password attempts.
+    share_budgets: Budgets | None = None
     _per_process: dict[str, tuple[int, Any]] = field(default_factory=dict, repr=False)
     _metrics: Metrics | None = field(default=None, repr=False)
 
@@ -96,6 +98,17 @@ def build_services(config: Mapping[str, Any]) -> Services:
         raise ConfigError(
             f"IMAGE_REPO_RATELIMIT_READ or IMAGE_REPO_RATELIMIT_WRITE is invalid: {exc}"
         ) from exc
+    try:
+        share_budgets = Budgets(
+            budgets.storage,
+            read=config["SHARE_RATELIMIT"],
+            write=config["SHARE_PASSWORD_RATELIMIT"],
+            enabled=budgets.enabled,
+        )
+    except ValueError as exc:
+        raise ConfigError(
+            f"IMAGE_REPO_SHARE_RATELIMIT or IMAGE_REPO_SHARE_PASSWORD_RATELIMIT is invalid: {exc}"
+        ) from exc
     engine = make_engine(config["DATABASE_URL"])
     services = Services(
         config=config,
@@ -103,6 +116,7 @@ def build_services(config: Mapping[str, Any]) -> Services:
         sessions=make_session_factory(engine),
         group_permissions=groups,
         budgets=budgets,
+        share_budgets=share_budgets,
     )
     install_queue_hooks(services)
     return services

@@ -44,6 +44,7 @@ ID_PREFIX = {
     "image_id": "img",
     "collection_id": "col",
     "key_id": "key",
+    "share_id": "shr",
     "person_id": "per",
     "face_id": "fce",
 }

@@ -44,9 +44,8 @@ def test_help_lists_only_this_programs_commands_and_options(tmp_path):
     head, _, commands = result.stdout.partition("Commands:")
     listed = {line.split()[0] for line in commands.splitlines() if line.strip()}
     assert listed == {
-        "db", "fsck", "gc", "import", "keys", "openapi", "previews", "routes", "serve", "tenants",
-        "export", "import-archive", "migrate",
-        "worker", "analyze",
+        "db", "fsck", "gc", "import", "keys", "openapi", "previews", "routes", "secrets", "serve",
+        "tenants", "discover", "worker", "analyze", "export", "import-archive", "migrate",
         "faces",
     }  # fmt: skip
     # Flask's own options are not this program's.

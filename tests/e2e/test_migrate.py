@@ -4,12 +4,17 @@ gunicorn on the target serves the same images to the same keys."""
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import pytest
 import requests
+from sqlalchemy import text
 
+from image_repo.db.engine import make_engine
 from image_repo.imaging import preview
 from tests.conftest import create_tenant, make_app, needs_postgres, postgres_schema
 from tests.support.images import jpeg_bytes, upload
@@ -60,7 +65,11 @@ def test_migrate_to_s3_twice_then_serve_from_the_target(tmp_path, s3_endpoint, t
     tenant = create_tenant(app, "acme")
     client = app.test_client()
     headers = tenant.headers()
-    seed(client, headers)
+    ids = seed(client, headers)
+    # A table added by another feature (shares) goes too, with no change to migrate.
+    share = client.post("/shares", json={"image_id": ids["hopper.png"]}, headers=headers)
+    assert share.status_code == 201, share.json
+    share_path = urlsplit(share.json["url"]).path
     side = preview.MIN_SOURCE_SIDE
     big = upload(client, headers, jpeg_bytes(7, size=(side + 10, side // 2)), "big.jpg").json
     assert client.get(f"/images/{big['id']}/render?width=50", headers=headers).status_code == 200
@@ -87,6 +96,7 @@ def test_migrate_to_s3_twice_then_serve_from_the_target(tmp_path, s3_endpoint, t
     assert report["ok"] and report["check"]["missing"] == [] and report["check"]["counts_match"]
     assert report["tables"]["images"]["copied"] == len(before["images"]) + len(before["trash"])
     assert report["tables"]["api_keys"]["copied"] == 1
+    assert report["tables"]["shares"]["copied"] == 1
     # Originals and previews, not the cached rendition (no --include-renditions).
     copied = [key.removeprefix("moved/") for key in objects(s3_endpoint, bucket)]
     assert copied == [k for k in source_keys if k.startswith("originals/") or k.endswith("preview")]
@@ -116,7 +126,21 @@ def test_migrate_to_s3_twice_then_serve_from_the_target(tmp_path, s3_endpoint, t
     with gunicorn_server(served_env, workers=1) as base:
         # The same key works: keys moved with their hashes.
         after = snapshot(_Requests(base), headers)
+        # An album's ZIP, streamed by gunicorn from S3.
+        albums = {
+            a["name"]: a["id"] for a in _Requests(base).get("/collections", headers).json["items"]
+        }
+        response = requests.get(
+            f"{base}/collections/{albums['Holidays']}/archive", headers=headers, timeout=60
+        )
+        assert response.status_code == 200
+        with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+            names = archive.namelist()
+            assert archive.testzip() is None
+        # The share link made before the move opens on the target.
+        assert requests.get(base + share_path, timeout=60).status_code == 200
     assert after == before
+    assert names == ["hopper.jpg", "hopper.png"]  # the album's third image is in the trash
 
 
 class _Requests:
@@ -130,3 +154,62 @@ class _Requests:
         response.raise_for_status()
         json_body = response.headers["Content-Type"].startswith("application/json")
         return SimpleNamespace(data=response.content, json=response.json() if json_body else None)
+
+
+def test_migrate_resumes_what_is_missing_and_carries_changes(tmp_path):
+    """What a stopped run left out is copied by the next; a row changed in the
+    source since is updated; a damaged original is reported and not carried."""
+    source_dir = tmp_path / "source"
+    app = make_app(
+        {"TESTING": True, "ENV": "development", "DATA_DIR": source_dir, "REDIS_URL": None,
+         "DATABASE_URL": f"sqlite:///{source_dir / 'image-repo.db'}"}
+    )  # fmt: skip
+    tenant = create_tenant(app, "acme")
+    client = app.test_client()
+    ids = seed(client, tenant.headers())
+    target_db = tmp_path / "target" / "image-repo.db"
+    args = ["migrate", "--to-database", f"sqlite:///{target_db}", "--to-store",
+            str(tmp_path / "target"), "--json"]  # fmt: skip
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=args)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.output)["ok"]
+
+    # As if the first run had stopped early: two images and one original are not there.
+    target = make_engine(f"sqlite:///{target_db}")  # foreign keys on: deletes cascade
+    with target.begin() as connection:
+        gone = connection.execute(text("DELETE FROM images WHERE id IN (:a, :b)"),
+                                  {"a": ids["hopper.jpg"], "b": ids["hopper.png"]}).rowcount  # fmt: skip
+    target.dispose()
+    assert gone == 2
+    blobs = sorted((tmp_path / "target" / "blobs" / "originals").rglob("*"))
+    removed = next(p for p in blobs if p.is_file())
+    removed.unlink()
+    assert (
+        client.patch(
+            f"/images/{ids['hopper.gif']}", json={"title": "Renamed"}, headers=tenant.headers()
+        ).status_code
+        == 200
+    )
+
+    second = json.loads(runner.invoke(args=args).output)
+    assert second["tables"]["images"]["copied"] == 2
+    assert second["tables"]["images"]["updated"] == 1  # the new title
+    assert second["tables"]["image_tags"]["copied"] == 4  # two tags each, gone with them
+    assert second["tables"]["collection_images"]["copied"] == 2
+    assert second["blobs_copied"] == 1 and second["ok"]
+    third = json.loads(runner.invoke(args=args).output)
+    assert (third["rows_copied"], third["blobs_copied"]) == (0, 0)
+
+    # A damaged original in the source is not carried over, and the run says so.
+    damaged = next(
+        p for p in sorted((source_dir / "blobs" / "originals").rglob("*")) if p.is_file()
+    )
+    damaged.write_bytes(damaged.read_bytes() + b"!")
+    (tmp_path / "target" / "blobs" / "originals" / damaged.relative_to(
+        source_dir / "blobs" / "originals")).unlink()  # fmt: skip
+    result = runner.invoke(args=args)
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["blobs_corrupt"] == [str(damaged.relative_to(source_dir / "blobs"))]
+    assert len(report["check"]["missing"]) == 1 and not report["ok"]

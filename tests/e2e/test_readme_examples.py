@@ -89,14 +89,14 @@ RULES = (
         "starts the development server, which runs until stopped",
     ),
     Rule(
-        r"\bimage-repo migrate\b",
-        "skip",
-        "needs a target PostgreSQL and S3: tests/e2e/test_migrate.py runs it against both",
-    ),
-    Rule(
         r"\bimage-repo worker\b",
         "skip",
         "a job worker, which runs until stopped (tests/e2e/test_job_workers.py runs it)",
+    ),
+    Rule(
+        r"\bimage-repo migrate\b",
+        "skip",
+        "needs a target PostgreSQL and S3: tests/e2e/test_migrate.py runs it against both",
     ),
     Rule(
         r"^\.venv/bin/image-repo ",

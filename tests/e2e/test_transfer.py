@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -358,3 +359,78 @@ def _wait_for_images(engine, count: int, proc) -> None:
                 return
         time.sleep(0.05)  # polling a condition, with a deadline
     raise AssertionError(f"the importer did not commit {count} images")
+
+
+def test_an_export_stops_on_damaged_bytes_and_leaves_no_file(tmp_path):
+    app = make_app(local_config(tmp_path, "damaged"))
+    tenant = create_tenant(app, "acme")
+    seed(app.test_client(), tenant.headers())
+    original = next(p for p in sorted((tmp_path / "damaged" / "blobs").rglob("*")) if p.is_file())
+    original.write_bytes(original.read_bytes()[:-1] + b"?")
+    archive = tmp_path / "acme.tar"
+    result = run(app, "export", "acme", str(archive))
+    assert result.exit_code == 2
+    assert "run `image-repo fsck`" in result.output
+    assert not archive.exists() and not list(tmp_path.glob("acme.tar*"))
+    assert run(app, "export", "nobody", str(archive)).exit_code == 2
+
+
+def test_a_document_claiming_to_be_huge_is_refused_before_it_is_read(exported, target, tmp_path):
+    archive, _ = exported
+    with tarfile.open(archive) as tar:
+        manifest = tar.getmember("manifest.json")
+        manifest_data = tar.extractfile(manifest).read()
+    huge = tarfile.TarInfo("images.json")
+    huge.size = 600 * 1024 * 1024  # claimed only: the archive ends right after the header
+    hostile = tmp_path / "huge.tar"
+    with tarfile.open(hostile, "w") as tar:
+        tar.addfile(manifest, io.BytesIO(manifest_data))
+    data = hostile.read_bytes()
+    end = data.rstrip(b"\0")
+    padded = end + b"\0" * (-len(end) % tarfile.BLOCKSIZE)
+    hostile.write_bytes(padded + huge.tobuf(tarfile.PAX_FORMAT))
+    result = run(target, "import-archive", str(hostile))
+    assert result.exit_code == 2, result.output
+    assert "images.json is 629145600 bytes, more than" in result.output
+    assert image_count(target) == 0
+
+
+def test_export_and_zip_hold_one_piece_of_a_large_original_at_a_time(tmp_path):
+    """A 20 MB original goes into the tar and the ZIP without ever being whole in memory."""
+    import tracemalloc
+
+    from PIL import Image as PILImage
+
+    from image_repo.transfer import zip_archive
+    from tests.support.images import upload
+
+    side = 2600
+    noise = PILImage.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+    encoded = io.BytesIO()
+    noise.save(encoded, "PNG", compress_level=0)
+    size = len(encoded.getvalue())
+    assert size > 20_000_000
+    app = make_app({**local_config(tmp_path, "large"), "MAX_UPLOAD_BYTES": 50_000_000})
+    tenant = create_tenant(app, "acme")
+    image = upload(app.test_client(), tenant.headers(), encoded.getvalue(), "noise.png").json
+    del noise, encoded
+
+    archive = tmp_path / "large.tar"
+    tracemalloc.start()
+    try:
+        result = run(app, "export", "acme", str(archive), "--json")
+        _, export_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        with app.app_context(), services_of(app).sessions() as session:
+            plan = zip_archive.selection_plan(session, tenant.tenant_id, [image["id"]])
+        zipped = sum(
+            len(piece)
+            for piece in zip_archive.zip_stream(services_of(app).blob_store, plan.members)
+        )
+        _, zip_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.exit_code == 0, result.output
+    assert archive.stat().st_size > size and zipped > size
+    # A few 1 MiB pieces at most, far below the file's size.
+    assert export_peak < size / 4 and zip_peak < size / 4, (export_peak, zip_peak)

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "image_repo"
 TESTS = ROOT / "tests"
 # Framework-free layers: they may be used from a script, a job or a test without an app.
-FRAMEWORK_FREE = ("domain", "imaging", "storage", "db", "services")
+FRAMEWORK_FREE = ("domain", "imaging", "storage", "db", "services", "transfer")
 FRAMEWORKS = ("flask", "flask_smorest", "flask_cors", "flask_swagger_ui", "webargs", "werkzeug")
 
 

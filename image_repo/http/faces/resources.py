@@ -140,10 +140,9 @@ class FaceThumbnail(MethodView):
             )
         except RenderError as exc:
             abort(422, message="Bad rendition parameters.", errors={"query": exc.errors})
-        full_size = (image.stored_width, image.stored_height)
         # Not for the rendition front: its memo maps a query to one digest for any
         # image, and this digest depends on the face.
-        return send_rendition(image.sha256, full_size, params, remember=False)
+        return send_rendition(_tenant_id(), image.id, params, remember=False)
 
 
 @faces_bp.route("/people")

@@ -9,6 +9,7 @@ from image_repo.domain.permissions import IMAGES_DELETE, IMAGES_READ, IMAGES_WRI
 from image_repo.domain.similar import similar_images
 from image_repo.http.auth import current_principal
 from image_repo.http.blobs import send_blob
+from image_repo.http.caching import signed_cache_control
 from image_repo.http.context import blob_store, current_services
 from image_repo.http.errors import ErrorExample, invalid
 from image_repo.http.images.blueprint import images_bp
@@ -26,6 +27,7 @@ from image_repo.http.images.schemas import (
     SimilarQuerySchema,
     TimelineQuerySchema,
     TimelineSchema,
+    UrlsQuerySchema,
 )
 from image_repo.http.observability import metrics
 from image_repo.http.paging import decode_cursor, encode_cursor
@@ -40,6 +42,7 @@ from image_repo.http.responses import (
     with_etag,
 )
 from image_repo.http.sessions import db_session
+from image_repo.http.signing import attach_urls, signed_max_age
 from image_repo.imaging.limits import DecodeLimits
 from image_repo.storage import blob_key
 
@@ -114,7 +117,7 @@ def page_of_images(args: dict, *, collection_id: str | None = None) -> ImagePage
         collection_id=collection_id,
     )
     # A cursor is only valid for the query that made it.
-    query = sorted((k, str(v)) for k, v in args.items() if k not in ("cursor", "limit"))
+    query = sorted((k, str(v)) for k, v in args.items() if k not in ("cursor", "limit", "urls"))
     context = repr((query, collection_id))
     page = images.list_images(
         db_session(),
@@ -125,7 +128,17 @@ def page_of_images(args: dict, *, collection_id: str | None = None) -> ImagePage
         after=decode_cursor(args.get("cursor"), context),
         limit=args["limit"],
     )
-    return ImagePageModel(page.items, encode_cursor(page.next_after, context))
+    result = ImagePageModel(page.items, encode_cursor(page.next_after, context))
+    if args.get("urls"):
+        attach_urls(result.items, current_principal().key_id)
+    return result
+
+
+def _model(image, urls: bool) -> ImageModel:
+    model = ImageModel(image)
+    if urls:
+        attach_urls([model], current_principal().key_id)
+    return model
 
 
 @images_bp.route("")
@@ -157,6 +170,7 @@ class Images(MethodView):
 
     @images_bp.operation("uploadImage", permission=IMAGES_WRITE, errors=UPLOAD_ERRORS)
     @images_bp.arguments(ImageUploadSchema(), location="multipart")
+    @images_bp.arguments(UrlsQuerySchema(), location="query", as_kwargs=True)
     @images_bp.response(201, ImageSchema, description="The image was stored.")
     @images_bp.alt_response(
         200,
@@ -164,7 +178,7 @@ class Images(MethodView):
         description="The tenant had these bytes already: that image (restored, as it was, "
         "when it was in the trash).",
     )
-    def post(self, args):
+    def post(self, args, urls=False):
         """Upload an image
 
         `multipart/form-data` with the file in `image`, plus optional title,
@@ -192,7 +206,7 @@ class Images(MethodView):
             observed.uploaded_bytes.inc(result.image.bytes)
             observed.decode_seconds.labels("upload").observe(result.decode_seconds)
         location = {"Location": url_for("images.ImageById", image_id=result.image.id)}
-        return ImageModel(result.image), (201 if result.created else 200), location
+        return _model(result.image, urls), (201 if result.created else 200), location
 
 
 @images_bp.route("/timeline")
@@ -219,17 +233,19 @@ class Timeline(MethodView):
 @images_bp.route("/<image_id:image_id>")
 class ImageById(MethodView):
     @images_bp.operation("getImage", permission=IMAGES_READ, errors={404: NO_IMAGE})
+    @images_bp.arguments(UrlsQuerySchema(), location="query", as_kwargs=True)
     @images_bp.arguments(IfNoneMatchHeader(), location="headers", as_kwargs=True)
     @images_bp.response(200, ImageSchema, headers=ETAG_HEADER)
     @images_bp.alt_response(304, description=NOT_MODIFIED, headers=ETAG_HEADER)
-    def get(self, image_id, if_none_match=None):
+    def get(self, image_id, urls=False, if_none_match=None):
         """Show an image's metadata
 
         The `ETag` header goes back in `If-Match` to update safely, or in
-        `If-None-Match` to get 304 while it is current.
+        `If-None-Match` to get 304 while it is current. With `urls=true`, signed
+        URLs of its bytes come along.
         """
         image = images.get_image(db_session(), _tenant_id(), image_id)
-        return with_etag(ImageModel(image), images.etag_of(image))
+        return with_etag(_model(image, urls), images.etag_of(image))
 
     @images_bp.operation(
         "updateImage",
@@ -294,6 +310,7 @@ class ImageFile(MethodView):
         (If-None-Match / If-Modified-Since: 304) and HEAD.
         """
         image = images.get_image(db_session(), _tenant_id(), image_id)
+        signed_for = signed_max_age()
         response = send_blob(
             blob_store(),
             blob_key(image.sha256),
@@ -301,11 +318,13 @@ class ImageFile(MethodView):
             etag=image.sha256,
             size=image.bytes,
             last_modified=image.uploaded_at,
-            max_age=86400,
+            max_age=86400 if signed_for is None else signed_for,
             download_name=served_filename(image.filename, image.format),
             as_attachment=args["download"],
         )
-        if response.status_code in (200, 206, 304):
+        if signed_for is not None and response.status_code in (200, 206, 304):
+            response.headers["Cache-Control"] = signed_cache_control(signed_for)
+        elif response.status_code in (200, 206, 304):
             # The bytes never change, but they are a tenant's: private caches only.
             response.cache_control.public = False
             response.cache_control.private = True

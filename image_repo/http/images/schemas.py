@@ -123,6 +123,22 @@ class ImageUpdateSchema(ma.Schema):
     )
 
 
+class ImageUrlsSchema(ma.Schema):
+    """Signed URLs of an image's bytes: they work with no key (in an `<img>` tag)."""
+
+    original = ma.fields.Url(required=True, metadata={"description": "The original file."})
+    thumbnail = ma.fields.Url(
+        required=True, metadata={"description": "The standard thumbnail (`size=thumb`)."}
+    )
+    preview = ma.fields.Url(
+        required=True,
+        metadata={"description": "A large rendition (1600 px on the long edge at most)."},
+    )
+    expires_at = ma.fields.AwareDateTime(
+        required=True, metadata={"description": "When these URLs stop working."}
+    )
+
+
 class AnalysisSchema(ma.Schema):
     kind = ma.fields.String(
         required=True,
@@ -191,6 +207,13 @@ class ImageSchema(ma.Schema):
     phash = ma.fields.String(
         allow_none=True, required=True, metadata={"description": "64-bit perceptual hash, hex."}
     )
+    urls = ma.fields.Nested(
+        ImageUrlsSchema,
+        metadata={
+            "description": "Signed URLs of the image's bytes, when asked with `urls=true`; "
+            "bound to the key that asked (they stop when it is revoked)."
+        },
+    )
     analyses = ma.fields.List(
         ma.fields.Nested(AnalysisSchema),
         required=True,
@@ -222,7 +245,18 @@ class PageQuerySchema(ma.Schema):
     )
 
 
+URLS_FIELD = {
+    "description": "Add `urls`: signed URLs of the original, a thumbnail and a large "
+    "preview, which work with no key (expiry: `IMAGE_REPO_SIGNED_URL_TTL`)."
+}
+
+
+class UrlsQuerySchema(ma.Schema):
+    urls = ma.fields.Boolean(load_default=False, metadata=URLS_FIELD)
+
+
 class ImageListQuerySchema(PageQuerySchema):
+    urls = ma.fields.Boolean(load_default=False, metadata=URLS_FIELD)
     tag = Text(validate=validate.Length(min=1, max=MAX_TAG_LENGTH))
     format = Choice(
         sorted(ACCEPTED_FORMATS),
@@ -269,7 +303,23 @@ class TimelineSchema(ma.Schema):
     buckets = ma.fields.List(ma.fields.Nested(TimelineBucketSchema), required=True)
 
 
-class FileQuerySchema(ma.Schema):
+class SignedUrlQuerySchema(ma.Schema):
+    """What a signed URL adds to the query (see signImageUrl); the caller needs no key then."""
+
+    exp = ma.fields.Integer(
+        metadata={"description": "Signed URLs: when the URL stops working (Unix seconds)."}
+    )
+    kid = Text(
+        validate=validate.Length(max=32),
+        metadata={"description": "Signed URLs: the id of the key the URL was signed for."},
+    )
+    sig = Text(
+        validate=validate.Length(max=64),
+        metadata={"description": "Signed URLs: the signature (HMAC-SHA256, base64url)."},
+    )
+
+
+class FileQuerySchema(SignedUrlQuerySchema):
     download = ma.fields.Boolean(
         load_default=False,
         metadata={"description": "Ask the browser to save the file rather than show it."},

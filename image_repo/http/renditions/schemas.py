@@ -2,6 +2,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from image_repo.http.fields import Choice, Text
+from image_repo.http.images.schemas import SignedUrlQuerySchema
 from image_repo.imaging.formats import OUTPUT_FORMATS
 from image_repo.imaging.render import FITS, GRAVITY_NAMES
 
@@ -13,7 +14,7 @@ FORMAT = Choice(
 )
 
 
-class ThumbnailQuerySchema(ma.Schema):
+class ThumbnailQuerySchema(SignedUrlQuerySchema):
     size = Text(
         load_default="thumb",
         validate=validate.Length(min=1, max=32),
@@ -33,7 +34,7 @@ class ThumbnailQuerySchema(ma.Schema):
     )
 
 
-class RenderQuerySchema(ma.Schema):
+class RenderQuerySchema(SignedUrlQuerySchema):
     width = ma.fields.Integer(
         validate=validate.Range(min=1), metadata={"description": "Width in pixels."}
     )
@@ -77,3 +78,48 @@ class RenderQuerySchema(ma.Schema):
         load_default=False,
         metadata={"description": "Keep animation (webp, png, avif output); else the first frame."},
     )
+
+
+SIGNED_URL_EXAMPLE = {"rendition": "render", "width": 800, "format": "webp", "expires_in": 3600}
+
+
+class SignUrlSchema(ma.Schema):
+    """What to sign: the original, a thumbnail, or a rendition with its parameters.
+
+    Only the parameters given go into the URL (the others take their defaults
+    when it is fetched).
+    """
+
+    rendition = Text(
+        load_default="render",
+        validate=validate.OneOf(["original", "thumbnail", "render"]),
+        metadata={
+            "description": "`original` (the file), `thumbnail` (a named size) or `render` "
+            "(width, height, fit, ...)."
+        },
+    )
+    expires_in = ma.fields.Integer(
+        validate=validate.Range(min=1),
+        metadata={
+            "description": "Seconds the URL works (default `IMAGE_REPO_SIGNED_URL_TTL`, at "
+            "most `IMAGE_REPO_SIGNED_URL_MAX_TTL`)."
+        },
+    )
+    download = ma.fields.Boolean(metadata={"description": "original: ask to save, not show."})
+    size = Text(validate=validate.Length(min=1, max=32), metadata={"description": "thumbnail"})
+    width = ma.fields.Integer(validate=validate.Range(min=1), metadata={"description": "render"})
+    height = ma.fields.Integer(validate=validate.Range(min=1), metadata={"description": "render"})
+    fit = Text(validate=validate.OneOf(FITS), metadata={"description": "render"})
+    gravity = Text(validate=validate.OneOf(list(GRAVITY_NAMES)), metadata={"description": "render"})
+    format = FORMAT
+    quality = ma.fields.Integer(validate=validate.Range(min=1, max=100))
+    upscale = ma.fields.Boolean()
+    background = Text(validate=validate.Regexp(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"))
+    animated = ma.fields.Boolean()
+
+
+class SignedUrlSchema(ma.Schema):
+    url = ma.fields.Url(
+        required=True, metadata={"description": "Absolute URL that works with no key."}
+    )
+    expires_at = ma.fields.AwareDateTime(required=True)

@@ -1,7 +1,7 @@
 """Costs that stay flat as a tenant grows: phash bands, tag sort keys, day counts.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-01
 
 - ``similar``: one index per 16-bit band of ``phash``, as an expression
@@ -26,7 +26,7 @@ from alembic import op
 from image_repo.db.types import UTCDateTime
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

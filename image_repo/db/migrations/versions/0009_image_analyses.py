@@ -1,7 +1,7 @@
 """Background analyses of images: image_analyses, one row per image and kind.
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0008 (chained after main's 0008 at the merge)
 Create Date: 2026-12-01
 """
 
