@@ -107,3 +107,16 @@ class Choice(Text):
 
     def _deserialize(self, value, attr, data, **kwargs):
         return super()._deserialize(value, attr, data, **kwargs).lower()
+
+
+class JsonBoolean(ma.fields.Boolean):
+    """A boolean in a JSON body: only ``true`` or ``false``.
+
+    marshmallow's Boolean also takes 0, 1, "yes", "on" and the like, which
+    suits a query string but lets a JSON client's type error pass unseen.
+    """
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value

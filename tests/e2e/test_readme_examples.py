@@ -78,6 +78,11 @@ RULES = (
         "runs the test suite (or the benchmarks) itself",
     ),
     Rule(
+        r"(^|\s)(\.venv/bin/)?python -m tests\.benchmarks\.",
+        "skip",
+        "benchmark tools (seeding a million rows, counting S3 requests): run on purpose only",
+    ),
+    Rule(
         r"\bgunicorn\b",
         "skip",
         "starts a server that runs until stopped; the fixture's gunicorn is started "

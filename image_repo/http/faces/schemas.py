@@ -1,7 +1,7 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from image_repo.http.fields import Text
+from image_repo.http.fields import JsonBoolean, Text
 from image_repo.http.images.schemas import IMAGE_ID, PageQuerySchema
 from image_repo.http.renditions.schemas import FORMAT
 
@@ -90,7 +90,7 @@ class PersonUpdateSchema(ma.Schema):
         validate=validate.Length(max=200),
         metadata={"description": "The person's name; null or empty to clear it."},
     )
-    hidden = ma.fields.Boolean(metadata={"description": "Hide the person from `GET /people`."})
+    hidden = JsonBoolean(metadata={"description": "Hide the person from `GET /people`."})
     cover_face_id = Text(
         validate=validate.Regexp(r"^fce_[a-z2-7]{20}$", error="Not a face id."),
         metadata={"description": "One of the person's faces, to show for it."},
@@ -121,7 +121,7 @@ class FaceSettingsSchema(ma.Schema):
 
 
 class FaceSettingsUpdateSchema(ma.Schema):
-    enabled = ma.fields.Boolean(
+    enabled = JsonBoolean(
         required=True,
         metadata={
             "description": "Turn face analysis on or off for the tenant. Off deletes every "

@@ -1,7 +1,7 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from image_repo.http.fields import Choice, Text
+from image_repo.http.fields import Choice, JsonBoolean, Text
 from image_repo.http.images.schemas import SignedUrlQuerySchema
 from image_repo.imaging.formats import OUTPUT_FORMATS
 from image_repo.imaging.render import FITS, GRAVITY_NAMES
@@ -105,7 +105,7 @@ class SignUrlSchema(ma.Schema):
             "most `IMAGE_REPO_SIGNED_URL_MAX_TTL`)."
         },
     )
-    download = ma.fields.Boolean(metadata={"description": "original: ask to save, not show."})
+    download = JsonBoolean(metadata={"description": "original: ask to save, not show."})
     size = Text(validate=validate.Length(min=1, max=32), metadata={"description": "thumbnail"})
     width = ma.fields.Integer(validate=validate.Range(min=1), metadata={"description": "render"})
     height = ma.fields.Integer(validate=validate.Range(min=1), metadata={"description": "render"})
@@ -113,9 +113,9 @@ class SignUrlSchema(ma.Schema):
     gravity = Text(validate=validate.OneOf(list(GRAVITY_NAMES)), metadata={"description": "render"})
     format = FORMAT
     quality = ma.fields.Integer(validate=validate.Range(min=1, max=100))
-    upscale = ma.fields.Boolean()
+    upscale = JsonBoolean()
     background = Text(validate=validate.Regexp(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"))
-    animated = ma.fields.Boolean()
+    animated = JsonBoolean()
 
 
 class SignedUrlSchema(ma.Schema):

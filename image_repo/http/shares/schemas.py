@@ -1,7 +1,7 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from image_repo.http.fields import Text
+from image_repo.http.fields import JsonBoolean, Text
 from image_repo.http.images.schemas import PageQuerySchema
 
 SHARE_ID = "shr_a2b3c4d5e6f7g2h3j4k5"
@@ -29,7 +29,7 @@ class ShareCreateSchema(ma.Schema):
             "at most `IMAGE_REPO_SHARE_MAX_TTL`)."
         },
     )
-    allow_original = ma.fields.Boolean(
+    allow_original = JsonBoolean(
         load_default=False,
         metadata={
             "description": "Let visitors download the original files (default: renditions only)."
