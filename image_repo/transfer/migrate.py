@@ -171,44 +171,23 @@ def copy_tables(
     *,
     on_rows: Callable[[int], None] = lambda count: None,
 ) -> dict[str, TableReport]:
-    """Copy every table; then, if anything was written, compare every table once more.
-
-    Tables marked ``kept_by_triggers`` come last (``tables``), so they end
-    equal to the source in the first pass. The second pass is the net for a
-    table the target's triggers change that nobody marked: written before
-    the rows that fire them, it is off until set to the source's values
-    again. When the first pass wrote nothing, no trigger fired: no second pass.
-    """
-    reports = {table.name: TableReport() for table in tables()}
+    """Copy every table, in ``tables()`` order: tables the target's triggers
+    keep come last, so they end equal to the source in one pass."""
+    reports = {}
     for table in tables():
-        _copy_table(source, target, table, reports[table.name], on_rows=on_rows)
-    if any(report.copied or report.updated for report in reports.values()):
-        for table in tables():
-            _copy_table(source, target, table, reports[table.name], count=False)
+        report = reports[table.name] = TableReport()
+        order = list(table.primary_key.columns)
+        with source.connect() as connection:
+            result = connection.execution_options(stream_results=True, yield_per=BATCH).execute(
+                select(table).order_by(*order)
+            )
+            for batch in result.partitions(BATCH):
+                rows = [dict(row._mapping) for row in batch]
+                report.rows += len(rows)
+                _copy_batch(target, table, rows, report)
+                on_rows(len(rows))
     _advance_sequences(target)
     return reports
-
-
-def _copy_table(
-    source: Engine,
-    target: Engine,
-    table: Table,
-    report: TableReport,
-    *,
-    count: bool = True,
-    on_rows: Callable[[int], None] = lambda count: None,
-) -> None:
-    order = list(table.primary_key.columns)
-    with source.connect() as connection:
-        result = connection.execution_options(stream_results=True, yield_per=BATCH).execute(
-            select(table).order_by(*order)
-        )
-        for batch in result.partitions(BATCH):
-            rows = [dict(row._mapping) for row in batch]
-            if count:
-                report.rows += len(rows)
-            _copy_batch(target, table, rows, report)
-            on_rows(len(rows))
 
 
 def _advance_sequences(target: Engine) -> None:
