@@ -173,7 +173,11 @@ def test_a_worker_killed_mid_job_loses_no_job_on_redis(jobs_app, tmp_path, hold_
 
 
 @needs_redis
-@pytest.mark.parametrize("jobs_app", [{"QUEUE_URL": TEST_REDIS_URL}], indirect=True)
+# The default lease: the 2 s one the kill tests use can run out during a preview
+# on a loaded machine, and a job whose lease ran out is rightly taken again.
+@pytest.mark.parametrize(
+    "jobs_app", [{"QUEUE_URL": TEST_REDIS_URL, "JOB_LEASE": 600}], indirect=True
+)
 def test_two_workers_on_redis_do_every_job_once(jobs_app, tmp_path):
     app = jobs_app
     tenant = create_tenant(app)
