@@ -388,3 +388,38 @@ def test_timeline_filters_month_jump_and_drop(live, tmp_path):
         expect(tiles).to_have_count(4)
 
         _check_watched(app, base)
+
+
+def test_blurhash_placeholder_until_the_thumbnail_arrives(live):
+    """A tile whose thumbnail is slow shows its BlurHash; the thumbnail replaces it once loaded."""
+    base, key = live
+    expect = require_browser().expect
+    with corpus_path("valid/hopper.jpg").open("rb") as f:
+        answer = _api(base, key).post(f"{base}/images", files={"image": f}, timeout=30)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["blurhash"]
+
+    with loopback_only_chromium() as chromium:
+        app = chromium.new_page(viewport=DESKTOP)
+        page = app.page
+        held = []
+        # Thumbnail requests are held here and answered below.
+        page.route(re.compile(r"/thumbnail\?"), lambda route: held.append(route))
+        _sign_in(page, expect, base, key)
+        tile = page.locator("#timeline a.tile")
+        expect(tile).to_have_count(1)
+        expect(tile.locator("canvas")).to_have_count(1)
+        assert "loaded" not in tile.get_attribute("class")
+        # The placeholder has the image's colours, not a blank.
+        colours = page.evaluate(
+            """() => { const c = document.querySelector("a.tile canvas");
+                       const px = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+                       return new Set(Array.from(px.filter((_, i) => i % 4 === 0))).size; }"""
+        )
+        assert colours > 1
+        # Asked when the tile was made, before the placeholder was due.
+        assert len(held) == 1, "the thumbnail was not asked for once"
+        for route in held:
+            route.continue_()
+        expect(page.locator("#timeline a.tile.loaded")).to_have_count(1)
+        _check_watched(app, base)

@@ -73,6 +73,20 @@ export function decode(hash, width, height) {
   }
 }
 
+/** A small canvas showing `hash` (CSS stretches it), or null when it is not a BlurHash.
+ *
+ * A canvas, not a PNG data: URL: no encoding and no decoding per tile. */
+export function placeholderCanvas(hash, width = 8, height = 8) {
+  const pixels = decode(hash, width, height);
+  if (!pixels) return null;
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  canvas.setAttribute("aria-hidden", "true");
+  canvas.getContext("2d").putImageData(new ImageData(pixels, width, height), 0, 0);
+  return canvas;
+}
+
 const scratch = document.createElement("canvas");
 
 /** `hash` as a small PNG data: URL (CSS stretches it), or null when it is not a BlurHash. */

@@ -1,11 +1,17 @@
-// Thumbnail tiles: BlurHash painted at once, the thumbnail fetched when the
-// tile comes near the viewport, the placeholder faded out once it has loaded.
+// Thumbnail tiles. With a signed URL the <img> has its source at once and the
+// browser's own lazy loading decides when to fetch it; without one (lists
+// not asked with urls) the bytes are fetched with the key when the tile comes
+// near the viewport. A tile whose thumbnail has not arrived shortly gets its
+// BlurHash painted behind it, faded out once the thumbnail has loaded: a
+// thumbnail in the browser's cache costs no placeholder at all.
 
-import { paintBehind } from "./blurhash.js";
+import { placeholderCanvas } from "./blurhash.js";
 import { thumbnailUrl } from "./sources.js";
 import { h, imageLabel } from "./ui.js";
 
-const waiting = new WeakMap(); // tile -> image whose thumbnail is not asked yet
+const PLACEHOLDER_AFTER = 50; // ms
+
+const waiting = new WeakMap(); // tile -> image whose keyed thumbnail is not asked yet
 
 function load(tile) {
   const image = waiting.get(tile);
@@ -32,15 +38,38 @@ const nearby = new IntersectionObserver(
   { rootMargin: "800px 0px" },
 );
 
+let unpainted = []; // [tile, blurhash] not yet given a placeholder
+let painter = null;
+
+function paintPlaceholders() {
+  painter = null;
+  const due = unpainted;
+  unpainted = [];
+  for (const [link, hash] of due) {
+    if (link.classList.contains("loaded") || link.classList.contains("failed")) continue;
+    const canvas = placeholderCanvas(hash);
+    if (canvas) link.prepend(canvas);
+  }
+}
+
 /** A link to `href` showing the image's thumbnail. */
 export function tile(image, href) {
-  const img = h("img", { alt: imageLabel(image), decoding: "async" });
+  const signed = image.urls && image.urls.thumbnail;
+  // `loading` before `src`: an eager load would start as soon as src is set.
+  const img = h("img", { alt: imageLabel(image), loading: "lazy", decoding: "async" });
   const link = h("a", { class: "tile", href, "data-id": image.id }, img);
-  paintBehind(link, image.blurhash);
   img.addEventListener("load", () => link.classList.add("loaded"));
   img.addEventListener("error", () => link.classList.add("failed"));
-  waiting.set(link, image);
-  nearby.observe(link);
+  if (signed) {
+    img.src = signed;
+  } else {
+    waiting.set(link, image);
+    nearby.observe(link);
+  }
+  if (image.blurhash) {
+    unpainted.push([link, image.blurhash]);
+    painter = painter || setTimeout(paintPlaceholders, PLACEHOLDER_AFTER);
+  }
   return link;
 }
 

@@ -62,7 +62,7 @@ function restore() {
 /** Whether the restored first page is what the service lists now. */
 async function stillCurrent() {
   const generation = state.generation;
-  const fresh = await fetchPage(null);
+  const fresh = await fetchPage(null, false); // ids and versions are enough
   if (generation !== state.generation) return true; // the person moved on
   return fresh.items.every((item, i) => {
     const kept = state.items[i];
@@ -81,10 +81,17 @@ function reset(filters = state.filters) {
   state.generation++;
 }
 
-function fetchPage(cursor) {
+function fetchPage(cursor, signed = true) {
   const limit = cursor ? PAGE : FIRST_PAGE;
   const params = { ...apiFilters(state.filters), sort: "-taken_at", limit, cursor };
-  return get(withUrls(`/images${query(params)}`));
+  const path = `/images${query(params)}`;
+  return get(signed ? withUrls(path) : path);
+}
+
+/** Run `work` once the browser has drawn what it has (the thumbnails come first). */
+function afterThumbnails(work) {
+  if (window.requestIdleCallback) requestIdleCallback(work, { timeout: 1000 });
+  else setTimeout(work, 200);
 }
 
 async function nextPage() {
@@ -272,13 +279,14 @@ export async function timelinePage() {
   if (state.restored || restore()) {
     state.restored = false;
     render(state.items);
-    stillCurrent().then((current) => current || restart(state.filters), () => {});
+    afterThumbnails(() =>
+      stillCurrent().then((current) => current || restart(state.filters), () => {}));
   } else if (state.items.length) {
     render(state.items);
   } else {
     await more();
   }
-  months.fill();
+  afterThumbnails(months.fill);
   browsing.ids = state.items.map((i) => i.id);
   browsing.back = "#/";
 
