@@ -232,19 +232,19 @@ class ImageAnalysis(Base):
 
 
 # --- Similar images: multi-index hashing over the perceptual hash ----------
-# One index per 16-bit band of ``phash`` (see domain/similar.py), holding
-# phash, id and trashed_at so that a probe reads no table row. Expressions,
-# not columns: nothing has to keep them in step with phash. Not partial:
-# PostgreSQL only keeps statistics for the expressions of whole indexes, and
-# without them it takes each band value for 0.5% of the table and scans.
+# One index per 16-bit band of ``phash`` (see domain/similar.py), of the
+# images in the library only, holding phash so that a probe reads no table
+# row. Expressions, not columns: nothing has to keep them in step with phash.
+# On PostgreSQL each band expression also has statistics of its own
+# (migration 0011): partial indexes keep none for their expressions.
 PHASH_BAND_INDEXES = tuple(
     Index(
         f"ix_images_phash_band{k}",
         Image.tenant_id,
         text(f"substr(phash, {4 * k + 1}, 4)"),
         Image.phash,
-        Image.id,
-        Image.trashed_at,
+        postgresql_where=text("trashed_at IS NULL"),
+        sqlite_where=text("trashed_at IS NULL"),
     )
     for k in range(4)
 )

@@ -2,14 +2,16 @@
 
 Multi-index hashing keeps the cost from growing with the library. The
 64-bit hash (16 hex digits) is cut into ``BANDS`` bands of 16 bits (4 hex
-digits), and each band has an index over ``(tenant_id, band, phash, id,
-trashed_at)`` (see migration 0008 and ``db.models``). By pigeonhole, two
+digits), and each band has an index over ``(tenant_id, band, phash)`` of the
+images in the library (see migrations 0008 and 0011, and ``db.models``). By pigeonhole, two
 hashes within distance ``d`` agree to within ``r_k`` bits on some band
 ``k`` whenever ``sum(r_k + 1) > d`` (``band_radii``); so the candidates are
 the images whose band ``k`` is one of the values within ``r_k`` bits of the
 query's band ``k``, for some ``k``: a few hundred index probes, never a
-scan. Candidates are then checked with the exact distance, so the answer is
-the one a full scan gives, order and ties included (a test compares both).
+scan. Candidates are then checked with the exact distance, and only the
+hashes that pass are looked up for their images (ids are not in the band
+indexes: that halves them). So the answer is the one a full scan gives,
+order and ties included (a test compares both).
 
 The bands are expressions over ``phash`` (``substr(phash, 1, 4)`` ...), not
 columns: nothing has to keep them in step with the hash, and the index
@@ -114,20 +116,43 @@ def _within(phash: str, max_distance: int):
     return distance <= max_distance
 
 
-def candidates_query(image: Image, max_distance: int, dialect: str = "sqlite") -> Select:
-    """(id, phash) of every image that may be within ``max_distance``: a superset, by bands.
+def _library(query: Select, image: Image) -> Select:
+    """The tenant's images in the library: what the band indexes hold (the image itself too)."""
+    return query.where(Image.tenant_id == image.tenant_id, NOT_TRASHED)
 
-    On PostgreSQL only the near ones: the exact check is still made on what comes back.
+
+def candidates_query(image: Image, max_distance: int, dialect: str = "sqlite") -> Select:
+    """The hash of every image that may be within ``max_distance``: a superset, by bands.
+
+    On PostgreSQL only the near ones: the exact check is still made on what
+    comes back. The image's own hash is among them (``images_with_hashes``
+    leaves the image out).
     """
     phash = image.phash.lower()
     parts = []
     for k, radius in enumerate(band_radii(max_distance)):
         values = band_values(phash[k * BAND_HEX : (k + 1) * BAND_HEX], radius)
-        part = _scope(select(Image.id, Image.phash), image).where(_in_band(k, values, dialect))
+        part = _library(select(Image.phash), image).where(_in_band(k, values, dialect))
         if dialect == "postgresql" and len(phash) == 16:
             part = part.where(_within(phash, max_distance))
         parts.append(part)
     return union_all(*parts)
+
+
+def images_with_hashes(image: Image, hashes: list[str], dialect: str = "sqlite") -> Select:
+    """(id, phash) of the tenant's other images in the library that may have one of ``hashes``.
+
+    Through the first band's index, by the hashes' first bands; on
+    PostgreSQL by the hashes themselves too (SQLite, with no statistics to
+    weigh the two lists, would then walk the whole tenant). Other hashes that
+    come back are farther than the distance asked (every hash within it is
+    in ``hashes``), so the distance check after it drops them.
+    """
+    bands = sorted({h[:BAND_HEX] for h in hashes})
+    query = _scope(select(Image.id, Image.phash), image).where(_in_band(0, bands, dialect))
+    if dialect == "postgresql":
+        query = query.where(Image.phash == any_(bindparam("hashes", hashes, type_=ARRAY(String))))
+    return query
 
 
 def scan_query(image: Image) -> Select:
@@ -142,8 +167,16 @@ def nearest(
     if image.phash is None:
         return []
     if indexed and uses_index(max_distance):
-        query = candidates_query(image, max_distance, session.get_bind().dialect.name)
-        rows = {(row[0], row[1]) for row in session.execute(query)}
+        dialect = session.get_bind().dialect.name
+        query = candidates_query(image, max_distance, dialect)
+        near = sorted(
+            {h for (h,) in session.execute(query) if hamming(image.phash, h) <= max_distance}
+        )
+        if not near:
+            return []
+        rows = {
+            (row[0], row[1]) for row in session.execute(images_with_hashes(image, near, dialect))
+        }
     else:
         rows = {(row[0], row[1]) for row in session.execute(scan_query(image))}
     return sorted(
