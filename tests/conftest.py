@@ -147,3 +147,18 @@ def tenant(app) -> TenantHandle:
 @pytest.fixture
 def other_tenant(app) -> TenantHandle:
     return create_tenant(app, "globex")
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """URL of a moto S3 server of the test module's own (each test makes its own bucket).
+
+    Skips the test when boto3 or moto is missing.
+    """
+    from tests.support.s3_server import moto_server, s3_unavailable
+
+    missing = s3_unavailable()
+    if missing:
+        pytest.skip(missing)
+    with moto_server() as url:
+        yield url

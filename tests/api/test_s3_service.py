@@ -14,21 +14,9 @@ from tests.support.images import upload
 from tests.support.s3_server import (
     CREDENTIALS,
     REGION,
-    moto_server,
     new_bucket,
     raw_client,
-    s3_unavailable,
 )
-
-S3_MISSING = s3_unavailable()
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    if S3_MISSING:
-        pytest.skip(S3_MISSING)
-    with moto_server() as url:
-        yield url
 
 
 @pytest.fixture

@@ -22,24 +22,10 @@ from tests.support.live_server import cli_run, gunicorn_server
 from tests.support.s3_server import (
     CREDENTIALS,
     REGION,
-    moto_server,
     new_bucket,
     raw_client,
-    reset,
-    s3_unavailable,
 )
 from tests.support.transfer import seed, snapshot
-
-S3_MISSING = s3_unavailable()
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    if S3_MISSING:
-        pytest.skip(S3_MISSING)
-    with moto_server() as url:
-        yield url
-        reset(url)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=needs_postgres)])

@@ -24,24 +24,10 @@ from tests.support.live_server import REPO_ROOT
 from tests.support.s3_server import (
     CREDENTIALS,
     REGION,
-    moto_server,
     new_bucket,
     raw_client,
-    reset,
-    s3_unavailable,
 )
 from tests.support.transfer import FILES, rewrite, seed, snapshot
-
-S3_MISSING = s3_unavailable()
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    if S3_MISSING:
-        pytest.skip(S3_MISSING)
-    with moto_server() as url:
-        yield url
-        reset(url)
 
 
 def local_config(tmp_path, name: str) -> dict:

@@ -1,12 +1,7 @@
 """moto's S3 server on a free loopback port, for tests of the S3 blob store.
 
-One server per test session (per xdist worker); each test makes a bucket of
-its own and resets the server when done. Use from a test module::
-
-    @pytest.fixture(scope="session")
-    def s3_endpoint():
-        with moto_server() as url:
-            yield url
+The ``s3_endpoint`` fixture (``tests/conftest.py``) starts one per test
+module that asks for it; each test makes a bucket of its own.
 """
 
 from __future__ import annotations

@@ -34,7 +34,6 @@ from image_repo.storage.local import TEMP_PREFIX
 from tests.support.s3_server import (
     CREDENTIALS,
     REGION,
-    moto_server,
     new_bucket,
     raw_client,
     reset,
@@ -55,22 +54,13 @@ def blob_store(request, tmp_path) -> BlobStore:
     return LocalBlobStore(tmp_path / "blobs")
 
 
-@pytest.fixture(scope="session")
-def s3_endpoint():
-    """URL of a moto S3 server shared by the session's tests."""
-    if S3_MISSING:
-        pytest.skip(S3_MISSING)
-    with moto_server() as url:
-        yield url
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def s3_client(s3_endpoint):
     """A plain boto3 client, to look at the bucket behind the store's back."""
     return raw_client(s3_endpoint)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def store_client(s3_endpoint):
     """A client as S3BlobStore makes it, shared: making one costs ~0.1 s."""
     return make_s3_store(s3_endpoint, "unused").client
