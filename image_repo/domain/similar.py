@@ -36,6 +36,7 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import BIT
@@ -142,17 +143,35 @@ def candidates_query(image: Image, max_distance: int, dialect: str = "sqlite") -
 def images_with_hashes(image: Image, hashes: list[str], dialect: str = "sqlite") -> Select:
     """(id, phash) of the tenant's other images in the library that may have one of ``hashes``.
 
-    Through the first band's index, by the hashes' first bands; on
-    PostgreSQL by the hashes themselves too (SQLite, with no statistics to
-    weigh the two lists, would then walk the whole tenant). Other hashes that
-    come back are farther than the distance asked (every hash within it is
-    in ``hashes``), so the distance check after it drops them.
+    Through the first band's index. On PostgreSQL a join to the hashes
+    (``unnest``): one index descent per hash. Two lists (bands and hashes) on
+    the same index would cost a descent per pair, and past a few hundred near
+    hashes (a burst of near-duplicates) the planner would scan the table.
+    SQLite, with no statistics to weigh such lists, may take another band
+    index for its tenant column alone and walk the whole tenant; so it gets
+    the first bands only, and the rows of other hashes that come back are
+    farther than the distance asked (every hash within it is in ``hashes``):
+    the distance check after it drops them.
     """
-    bands = sorted({h[:BAND_HEX] for h in hashes})
-    query = _scope(select(Image.id, Image.phash), image).where(_in_band(0, bands, dialect))
-    if dialect == "postgresql":
-        query = query.where(Image.phash == any_(bindparam("hashes", hashes, type_=ARRAY(String))))
-    return query
+    query = _scope(select(Image.id, Image.phash), image)
+    if dialect != "postgresql":
+        return query.where(_in_band(0, sorted({h[:BAND_HEX] for h in hashes}), dialect))
+    near = (
+        func.unnest(bindparam("hashes", hashes, type_=ARRAY(String)))
+        .table_valued("phash")
+        .render_derived(name="near")
+    )
+    match = (
+        query.where(
+            _band_column(0) == func.substr(near.c.phash, 1, BAND_HEX),
+            Image.phash == near.c.phash,
+        )
+        # OFFSET keeps the subquery apart: a probe per hash, never a hash join
+        # over the whole table, whatever the planner guesses of either side.
+        .offset(0)
+        .lateral("match")
+    )
+    return select(match.c.id, match.c.phash).select_from(near).join(match, true())
 
 
 def scan_query(image: Image) -> Select:

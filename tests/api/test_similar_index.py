@@ -134,3 +134,42 @@ def test_band_query_probes_the_band_indexes(library):
     assert "ix_images_phash_band0" in lookup, lookup
     for plan in (probe, lookup):
         assert "SCAN images" not in plan and "Seq Scan" not in plan, plan
+
+
+def test_a_burst_of_near_duplicates_is_looked_up_by_index(library):
+    """Hundreds of near hashes (a burst, plain frames): their images are found through
+    the first band's index, one probe per hash, and the answer is still the full scan's."""
+    app, mine, _ids, rng = library
+    engine = services_of(app).engine
+    centre = rng.getrandbits(64)
+    burst = []
+    for _ in range(400):
+        value = centre
+        for bit in rng.sample(range(64), rng.choice([1, 2, 3, 4, 5, 6])):
+            value ^= 1 << bit
+        burst.append(f"{value:016x}")
+    burst_ids = _insert(engine, mine.tenant_id, burst)
+    _insert(engine, mine.tenant_id, [f"{rng.getrandbits(64):016x}" for _ in range(20_000)])
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("ANALYZE images"))
+    seen = []
+
+    def capture(_conn, _cursor, statement, parameters, _context, _many):
+        seen.append((statement, parameters))
+
+    with services_of(app).sessions() as session:
+        image = session.get(Image, burst_ids[0])
+        event.listen(engine, "before_cursor_execute", capture)
+        try:
+            indexed = similar.nearest(session, image, max_distance=10, limit=1000)
+        finally:
+            event.remove(engine, "before_cursor_execute", capture)
+        scanned = similar.nearest(session, image, max_distance=10, limit=1000, indexed=False)
+    assert indexed == scanned
+    assert len(indexed) > 250  # the burst is near
+    assert len(seen) == 2
+    with engine.connect() as connection:
+        lookup = _plan(connection, *seen[1])
+    assert "ix_images_phash_band0" in lookup, lookup
+    assert "SCAN images" not in lookup and "Seq Scan" not in lookup, lookup

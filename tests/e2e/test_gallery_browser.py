@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -417,8 +418,12 @@ def test_blurhash_placeholder_until_the_thumbnail_arrives(live):
                        return new Set(Array.from(px.filter((_, i) => i % 4 === 0))).size; }"""
         )
         assert colours > 1
-        # Asked when the tile was made, before the placeholder was due.
+        # Route handlers run while Playwright waits: wait (bounded) for the request.
+        deadline = time.monotonic() + 20
+        while not held and time.monotonic() < deadline:
+            page.wait_for_timeout(20)
         assert len(held) == 1, "the thumbnail was not asked for once"
+        assert "loaded" not in tile.get_attribute("class")  # still held: still waiting
         for route in held:
             route.continue_()
         expect(page.locator("#timeline a.tile.loaded")).to_have_count(1)

@@ -59,9 +59,10 @@ function restore() {
   return true;
 }
 
-/** Whether the restored first page is what the service lists now. */
-async function stillCurrent() {
-  const generation = state.generation;
+/** Whether the restored first page is what the service lists now (for the
+ * timeline of `generation`: a later one, after filters or an upload, is its own). */
+async function stillCurrent(generation) {
+  if (generation !== state.generation) return true; // the person moved on
   const fresh = await fetchPage(null, false); // ids and versions are enough
   if (generation !== state.generation) return true; // the person moved on
   return fresh.items.every((item, i) => {
@@ -279,8 +280,9 @@ export async function timelinePage() {
   if (state.restored || restore()) {
     state.restored = false;
     render(state.items);
+    const generation = state.generation;
     afterThumbnails(() =>
-      stillCurrent().then((current) => current || restart(state.filters), () => {}));
+      stillCurrent(generation).then((current) => current || restart(state.filters), () => {}));
   } else if (state.items.length) {
     render(state.items);
   } else {
