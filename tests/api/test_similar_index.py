@@ -103,27 +103,38 @@ def _plan(connection, statement: str, parameters) -> str:
     return "\n".join(row[0] for row in rows)
 
 
-def test_band_query_probes_the_band_indexes(library):
-    """The statement ``similar`` runs, as it runs it, reads the band indexes only."""
-    app, mine, ids, rng = library
-    engine = services_of(app).engine
-    # Enough rows that probing beats reading the tenant, as in a real library.
-    _insert(engine, mine.tenant_id, [f"{rng.getrandbits(64):016x}" for _ in range(20_000)])
+def _analyze(engine) -> None:
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("ANALYZE images"))
+
+
+def _nearest_and_statements(app, image_id: str, limit: int):
+    """What ``nearest`` answers for the image (distance 10), and the statements it ran."""
+    engine = services_of(app).engine
     seen = []
 
     def capture(_conn, _cursor, statement, parameters, _context, _many):
         seen.append((statement, parameters))
 
     with services_of(app).sessions() as session:
-        image = session.get(Image, ids[-1])
+        image = session.get(Image, image_id)
         event.listen(engine, "before_cursor_execute", capture)
         try:
-            similar.nearest(session, image, max_distance=10, limit=50)
+            found = similar.nearest(session, image, max_distance=10, limit=limit)
         finally:
             event.remove(engine, "before_cursor_execute", capture)
+    return found, seen
+
+
+def test_band_query_probes_the_band_indexes(library):
+    """The statement ``similar`` runs, as it runs it, reads the band indexes only."""
+    app, mine, ids, rng = library
+    engine = services_of(app).engine
+    # Enough rows that probing beats reading the tenant, as in a real library.
+    _insert(engine, mine.tenant_id, [f"{rng.getrandbits(64):016x}" for _ in range(20_000)])
+    _analyze(engine)
+    _found, seen = _nearest_and_statements(app, ids[-1], limit=50)
     # The probe of the bands, then the near hashes' images (the image's own
     # hash is always near, so there is a second statement).
     assert len(seen) == 2
@@ -150,21 +161,10 @@ def test_a_burst_of_near_duplicates_is_looked_up_by_index(library):
         burst.append(f"{value:016x}")
     burst_ids = _insert(engine, mine.tenant_id, burst)
     _insert(engine, mine.tenant_id, [f"{rng.getrandbits(64):016x}" for _ in range(20_000)])
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("ANALYZE images"))
-    seen = []
-
-    def capture(_conn, _cursor, statement, parameters, _context, _many):
-        seen.append((statement, parameters))
-
+    _analyze(engine)
+    indexed, seen = _nearest_and_statements(app, burst_ids[0], limit=1000)
     with services_of(app).sessions() as session:
         image = session.get(Image, burst_ids[0])
-        event.listen(engine, "before_cursor_execute", capture)
-        try:
-            indexed = similar.nearest(session, image, max_distance=10, limit=1000)
-        finally:
-            event.remove(engine, "before_cursor_execute", capture)
         scanned = similar.nearest(session, image, max_distance=10, limit=1000, indexed=False)
     assert indexed == scanned
     assert len(indexed) > 250  # the burst is near

@@ -6,7 +6,7 @@
 // thumbnail in the browser's cache costs no placeholder at all.
 
 import { placeholderCanvas } from "./blurhash.js";
-import { thumbnailUrl } from "./sources.js";
+import { signedThumbnailUrl, thumbnailUrl } from "./sources.js";
 import { h, imageLabel } from "./ui.js";
 
 const PLACEHOLDER_AFTER = 50; // ms
@@ -54,7 +54,7 @@ function paintPlaceholders() {
 
 /** A link to `href` showing the image's thumbnail. */
 export function tile(image, href) {
-  const signed = image.urls && image.urls.thumbnail;
+  const signed = signedThumbnailUrl(image);
   // `loading` before `src`: an eager load would start as soon as src is set.
   const img = h("img", { alt: imageLabel(image), loading: "lazy", decoding: "async" });
   const link = h("a", { class: "tile", href, "data-id": image.id }, img);

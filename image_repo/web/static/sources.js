@@ -22,10 +22,14 @@ function keyedBlobUrl(path) {
   return blobs.get(path);
 }
 
+/** The signed URL of the image's grid thumbnail, or null when it came without one. */
+export function signedThumbnailUrl(image) {
+  return (image.urls && image.urls.thumbnail) || null;
+}
+
 /** A URL for the image's grid thumbnail. */
 export async function thumbnailUrl(image) {
-  if (image.urls && image.urls.thumbnail) return image.urls.thumbnail;
-  return keyedBlobUrl(`/images/${image.id}/thumbnail?size=thumb`);
+  return signedThumbnailUrl(image) || keyedBlobUrl(`/images/${image.id}/thumbnail?size=thumb`);
 }
 
 // Widths offered in a srcset (never more than the image has).
